@@ -1,0 +1,69 @@
+"""Where checkpoints live: shipped ones in the repo, trained and uploaded ones in the home dir."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.checkpoint import read_metadata
+from explorer.errors import CheckpointError
+from explorer.storage import home_dir
+
+SUFFIX = ".safetensors"
+DEFAULT_CHECKPOINT = "mnist-vae-mlp-z2"
+
+
+def shipped_dir() -> Path:
+    """The repo's checkpoints/ folder (or $EXPLORER_CHECKPOINTS)."""
+    return Path(os.environ.get("EXPLORER_CHECKPOINTS") or Path(__file__).resolve().parents[1] / "checkpoints")
+
+
+def runs_dir() -> Path:
+    """Checkpoints trained in the app."""
+    return home_dir() / "runs"
+
+
+def uploads_dir() -> Path:
+    """Checkpoints users uploaded (after validation)."""
+    return home_dir() / "uploads"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One selectable checkpoint."""
+
+    name: str
+    path: Path
+    source: str  # shipped | trained | uploaded
+    meta: dict
+
+    @property
+    def label(self) -> str:
+        m = self.meta
+        return f"{self.name}  ·  {m['model']} z={m['latent_dim']} on {m['dataset']}  ({self.source})"
+
+
+def list_checkpoints() -> list[Entry]:
+    """Every valid checkpoint, shipped first. Unreadable files are skipped (the UI reports uploads itself)."""
+    out = []
+    for source, folder in (("shipped", shipped_dir()), ("trained", runs_dir()), ("uploaded", uploads_dir())):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            try:
+                out.append(Entry(path.stem, path, source, read_metadata(path)))
+            except CheckpointError:
+                continue
+    return out
+
+
+def resolve(name_or_path: str) -> Path:
+    """A checkpoint path from a path or the name of a known checkpoint."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    for entry in list_checkpoints():
+        if entry.name == name_or_path:
+            return entry.path
+    raise CheckpointError(f"no checkpoint file or known checkpoint named {name_or_path!r}")

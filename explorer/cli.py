@@ -1,0 +1,162 @@
+"""``python -m explorer`` / ``latent-explorer``: train, info, evaluate, encode, serve."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+from explorer.errors import ExplorerError
+
+
+def _progress_bar(p, width: int = 30) -> str:
+    from explorer.pipeline import fmt_eta
+
+    filled = int(width * p.fraction)
+    loss = f" loss {p.metrics.get('total', float('nan')):8.2f}" if p.event == "step" else ""
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * p.fraction:5.1f}% epoch {p.epoch + (p.event == 'step')}{loss} ETA {fmt_eta(p)} "
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from explorer.pipeline import RunSpec, train_run
+    from explorer.train import TrainSettings
+
+    config = {"latent_dim": args.latent_dim, "beta": args.beta, "recon": args.recon}
+    if args.hidden:
+        config["hidden"] = [int(h) for h in args.hidden.split(",")]
+    anchors = tuple(a for a in (args.anchor or "").split(",") if a)
+    spec = RunSpec(args.model, args.dataset, config,
+                   TrainSettings(args.epochs, args.batch_size, args.lr, args.seed), anchors, args.anchor_rate)  # fmt: skip
+    tty = sys.stderr.isatty()
+    for p in train_run(spec, args.out, data_dir=args.data_dir):
+        if p.event == "step" and (tty or p.step % 50 == 0):
+            sys.stderr.write(_progress_bar(p) if tty else _progress_bar(p).strip("\r") + "\n")
+        elif p.event == "epoch":
+            sys.stderr.write(_progress_bar(p) + f"test elbo {p.metrics['test_elbo']:.2f}\n")
+        elif p.event == "saved":
+            print(json.dumps({"checkpoint": str(args.out), **p.metrics}))
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from explorer.catalog import resolve
+    from explorer.checkpoint import load_checkpoint
+    from explorer.device import pick_device
+
+    return load_checkpoint(resolve(args.checkpoint), pick_device())
+
+
+def _dataset_for(args: argparse.Namespace, model, meta):
+    from explorer.data import load_dataset
+
+    ds = load_dataset(args.dataset or meta["dataset"], args.data_dir)
+    if ds.in_shape != model.config.in_shape:
+        raise ExplorerError(f"{ds.name} has images {ds.in_shape}; this model takes {model.config.in_shape}")
+    return ds
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from explorer.catalog import resolve
+    from explorer.checkpoint import read_metadata
+
+    print(json.dumps(read_metadata(resolve(args.checkpoint))))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from explorer.evaluate import evaluate
+
+    model, meta = _load(args)
+    ds = _dataset_for(args, model, meta)
+    print(json.dumps({"dataset": ds.name, "split": "test", **evaluate(model, ds.test, seed=args.seed)}))
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from explorer.evaluate import encode_split
+    from explorer.storage import atomic_write_bytes
+
+    model, meta = _load(args)
+    split = _dataset_for(args, model, meta).split(args.split)
+    mu, logvar = encode_split(model, split)
+    buf = io.BytesIO()
+    np.savez(buf, mu=mu, logvar=logvar, labels=split.labels.numpy())
+    atomic_write_bytes(args.out, buf.getvalue())
+    print(json.dumps({"out": str(args.out), "n": len(mu), "latent_dim": int(mu.shape[1])}))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+            "--server.address", args.address, "--browser.gatherUsageStats", "false"]  # fmt: skip
+    if args.headless:
+        argv += ["--server.headless", "true"]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from explorer.models import model_names
+
+    p = argparse.ArgumentParser(prog="latent-explorer", description="Look inside variational autoencoders.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and save a checkpoint")
+    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, digits, or a .npz path")
+    t.add_argument("--model", default="vae-mlp", choices=model_names())
+    t.add_argument("--latent-dim", type=int, default=2)
+    t.add_argument("--beta", type=float, default=1.0)
+    t.add_argument("--recon", choices=["bce", "mse"], default="bce")
+    t.add_argument("--hidden", help="hidden sizes for MLP models, e.g. 400,100")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
+    t.add_argument("--anchor-rate", type=float, default=1.0)
+    t.add_argument("--out", required=True, type=Path)
+    t.set_defaults(func=cmd_train)
+
+    i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
+    i.add_argument("checkpoint")
+    i.set_defaults(func=cmd_info)
+
+    for name, func, helptext in (("evaluate", cmd_evaluate, "test-split metrics as JSON"),
+                                 ("encode", cmd_encode, "write latent means to .npz")):  # fmt: skip
+        e = sub.add_parser(name, help=helptext)
+        e.add_argument("checkpoint")
+        e.add_argument("--dataset", help="defaults to the checkpoint's dataset")
+        e.add_argument("--seed", type=int, default=0)
+        e.set_defaults(func=func)
+        if name == "encode":
+            e.add_argument("--split", choices=["train", "test", "all"], default="test")
+            e.add_argument("--out", required=True, type=Path)
+
+    s = sub.add_parser("serve", help="start the Streamlit app")
+    s.add_argument("--port", type=int, default=8501)
+    s.add_argument("--address", default="127.0.0.1")
+    s.add_argument("--headless", action="store_true")
+    s.set_defaults(func=cmd_serve)
+
+    for sp in (t, *(sub.choices[n] for n in ("evaluate", "encode"))):
+        sp.add_argument("--data-dir", help="folder with the dataset's IDX files (full MNIST, Fashion-MNIST)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line on stderr and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ExplorerError as exc:
+        sys.stderr.write(f"\nerror: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return 130

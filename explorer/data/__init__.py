@@ -1,0 +1,5 @@
+"""Datasets: float images in [0,1] shaped (N, C, H, W), int labels, class names, fixed splits."""
+
+from explorer.data.datasets import DATASET_NAMES, Dataset, Split, load_dataset, load_npz
+
+__all__ = ["DATASET_NAMES", "Dataset", "Split", "load_dataset", "load_npz"]

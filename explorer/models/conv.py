@@ -1,0 +1,43 @@
+"""A small convolutional VAE (two stride-2 convs each way)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from explorer.config import ConvConfig
+from explorer.models.base import BaseVAE
+from explorer.models.registry import register
+
+
+@register("vae-conv")
+class VAEConv(BaseVAE):
+    """(C,H,W) -conv-> (c1,H/2,W/2) -conv-> (c2,H/4,W/4) -fc-> z, and the mirror image back."""
+
+    config_cls = ConvConfig
+
+    def __init__(self, config: ConvConfig) -> None:
+        super().__init__(config)
+        c, h, w = config.in_shape
+        c1, c2 = config.channels
+        self._grid = (c2, h // 4, w // 4)
+        flat = c2 * (h // 4) * (w // 4)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(c, c1, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(flat, config.fc), nn.ReLU(),
+            nn.Linear(config.fc, 2 * config.latent_dim),
+        )  # fmt: skip
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim, config.fc), nn.ReLU(),
+            nn.Linear(config.fc, flat), nn.ReLU(),
+            nn.Unflatten(1, self._grid),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(c1, c, 4, 2, 1),
+        )  # fmt: skip
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, z) each
+        return mu, logvar
+
+    def decode_logits(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.decoder(z)  # (B, C, H, W)

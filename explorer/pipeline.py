@@ -1,0 +1,89 @@
+"""Train-and-save: the single entry point the CLI, the UI worker and scripts share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from explorer.checkpoint import build_metadata, save_checkpoint
+from explorer.data import Dataset, load_dataset
+from explorer.device import pick_device
+from explorer.errors import ConfigError
+from explorer.models import get_model_class
+from explorer.train import Progress, TrainSettings, make_model, train
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a training run."""
+
+    model: str = "vae-mlp"
+    dataset: str = "mnist"
+    config: dict[str, Any] = field(default_factory=dict)  # model config fields (latent_dim, beta...)
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    anchors: tuple[str, ...] = ()  # names of built-in anchors, e.g. ("donut", "stick")
+    anchor_rate: float = 0.0
+
+    def model_config(self, ds: Dataset) -> dict[str, Any]:
+        """The model config: the user's fields plus what the dataset fixes."""
+        cfg = {"in_shape": list(ds.in_shape), "n_classes": max(1, ds.n_classes), **self.config}
+        if self.anchors:
+            from explorer.anchors import anchor_specs
+
+            specs = anchor_specs(self.anchors, ds, int(cfg.get("latent_dim", 2)))
+            cfg["anchors"] = [{"name": a.name, "prototype": list(a.prototype), "target": list(a.target)} for a in specs]
+            cfg["anchor_rate"] = self.anchor_rate if self.anchor_rate > 0 else 1.0
+        get_model_class(self.model).config_cls.from_dict(cfg)  # validate early
+        return cfg
+
+
+def train_run(
+    spec: RunSpec,
+    out: str | Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    data_dir: str | None = None,
+) -> Iterator[Progress]:
+    """Load data, build the model, run the training loop, and save the checkpoint to ``out``.
+
+    Yields the loop's events, then one ``saved`` event whose metrics are the test metrics.
+    """
+    ds = load_dataset(spec.dataset, data_dir)
+    cfg = spec.model_config(ds)
+    model = make_model(spec.model, cfg, spec.settings.seed)
+    last: Progress | None = None
+    for p in train(model, ds.train, ds.test, spec.settings, should_stop, pick_device()):
+        last = p
+        yield p
+    assert last is not None
+    if not last.history:
+        raise ConfigError("the run was stopped before its first epoch finished; nothing to save")
+    final = last.history[-1]
+    test_metrics = {k.removeprefix("test_"): v for k, v in final.items() if k.startswith("test_")}
+    meta = build_metadata(
+        model,
+        dataset=spec.dataset,
+        split=ds.split_desc,
+        seed=spec.settings.seed,
+        epochs=len(last.history),
+        history=last.history,
+        test_metrics=test_metrics,
+        training=spec.settings.to_dict(),
+        stopped_early=last.stopped,
+        anchors=[a for a in spec.anchors],
+    )
+    if out is not None:
+        save_checkpoint(model, out, meta)
+    yield Progress(
+        "saved", last.epoch, last.step, last.total_steps, last.elapsed, test_metrics, last.history, last.stopped
+    )
+
+
+def fmt_eta(p: Progress) -> str:
+    """Seconds left, from the pace so far, as '1m05s'."""
+    if p.step == 0:
+        return "?"
+    left = p.elapsed / p.step * (p.total_steps - p.step)
+    return f"{int(left // 60)}m{int(left % 60):02d}s" if left >= 60 else f"{math.ceil(left)}s"
