@@ -41,7 +41,7 @@ class Entry:
     @property
     def label(self) -> str:
         m = self.meta
-        return f"{self.name}  ·  {m['model']} z={m['latent_dim']} on {m['dataset']}  ({self.source})"
+        return f"{m['model']} · z={m['latent_dim']} · trained on {m['dataset']} · {self.source}"
 
 
 def list_checkpoints() -> list[Entry]:

@@ -107,7 +107,7 @@ def train(
             if not torch.isfinite(terms["total"]):
                 model.load_state_dict(good_state)
                 raise TrainingDiverged(
-                    f"loss became {float(terms['total'])} at epoch {epoch + 1}, step {step + 1}; "
+                    f"loss became {float(terms['total'].detach())} at epoch {epoch + 1}, step {step + 1}; "
                     f"kept the weights from epoch {epoch}. Try a lower learning rate."
                 )
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,15 @@
+"""Latent Explorer: the Streamlit entry point. Sets up navigation and the shared sidebar."""
+
+import streamlit as st
+
+from explorer import ui
+
+st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+
+nav = st.navigation(
+    [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ]
+)
+ui.sidebar_ui()
+nav.run()

@@ -1,0 +1,31 @@
+"""Decoding helpers: reconstructions and prior samples, batched on the model's device."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from explorer.data import Split
+from explorer.models import BaseVAE
+
+
+@torch.no_grad()
+def reconstructions(model: BaseVAE, split: Split, n: int = 16, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """n seeded test images, their reconstructions (decoded posterior means), and their indices."""
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
+    x = split.images[idx].to(model.device)  # (n, C, H, W)
+    y = split.labels[idx].to(model.device)
+    return x.cpu(), model.reconstruct(x, y).cpu(), idx
+
+
+@torch.no_grad()
+def prior_samples(model: BaseVAE, n: int = 64, seed: int = 0, temperature: float = 1.0) -> tuple[Tensor, Tensor | None]:
+    """n decoded draws from N(0, T^2 I). Conditional models get a row per class (labels returned)."""
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    if not model.conditional:
+        return model.sample(n, temperature=temperature, generator=gen).cpu(), None
+    k = model.config.n_classes
+    per = max(1, n // k)
+    y = torch.arange(k, device=model.device).repeat_interleave(per)  # (k*per,)
+    z = torch.randn(len(y), model.latent_dim, generator=gen, device=model.device) * temperature
+    return model.decode(z, y).cpu(), y.cpu()

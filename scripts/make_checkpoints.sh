@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Rebuild every shipped checkpoint in checkpoints/ through the CLI (deterministic seeds).
+# Usage: scripts/make_checkpoints.sh [NAME ...]   (no names: all of them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+out=checkpoints
+mkdir -p "$out"
+
+build() {  # build NAME ARGS...
+  local name=$1; shift
+  if [ "${#wanted[@]}" -gt 0 ] && [[ ! " ${wanted[*]} " =~ " $name " ]]; then return; fi
+  echo "== $name" >&2
+  "$PY" -m explorer train "$@" --seed 0 --out "$out/$name.safetensors"
+}
+
+wanted=("$@")
+build mnist-vae-mlp-z2   --dataset mnist --model vae-mlp  --latent-dim 2  --epochs 60
+build mnist-vae-mlp-z16  --dataset mnist --model vae-mlp  --latent-dim 16 --epochs 80
+build mnist-ae-mlp-z2    --dataset mnist --model ae-mlp   --latent-dim 2  --epochs 60
+build mnist-cvae-mlp-z2  --dataset mnist --model cvae-mlp --latent-dim 2  --epochs 60
+build fashion-mnist-vae-conv-z16 --dataset fashion-mnist --model vae-conv --latent-dim 16 --epochs 20

@@ -1,0 +1,112 @@
+"""Every registered model: shapes, KL, gradients, learning, checkpoint round trip."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from explorer.checkpoint import build_metadata, load_checkpoint, save_checkpoint
+from explorer.config import ConfigError
+from explorer.evaluate import evaluate_split
+from explorer.models import build_model, get_model_class
+from explorer.models.base import kl_per_dim
+from explorer.train import TrainSettings, make_model, train
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8)])
+def test_shapes(kind, shape):
+    model = build_model(kind, {"latent_dim": 5, "in_shape": list(shape)})
+    x, y = torch.rand(7, *shape), torch.randint(0, 10, (7,))
+    mu, logvar = model.encode(x, y)
+    assert mu.shape == logvar.shape == (7, 5)
+    out = model.decode(mu, y)
+    assert out.shape == (7, *shape) and out.min() >= 0 and out.max() <= 1
+    terms = model.loss(x, y)
+    assert {"recon", "kl", "total"} <= set(terms) and all(t.ndim == 0 for t in terms.values())
+    assert model.kl_per_dim(mu, logvar).shape == (7, 5)
+    assert model.sample(3, y=torch.tensor(1)).shape == (3, *shape)
+
+
+def test_kl_closed_form_known_values():
+    mu = torch.tensor([[0.0, 1.0, 0.0, 2.0]])
+    logvar = torch.tensor([[0.0, 0.0, math.log(4.0), math.log(0.25)]])
+    expected = torch.tensor([[0.0, 0.5, 0.5 * (4 - 1 - math.log(4)), 0.5 * (0.25 + 4 - 1 - math.log(0.25))]])
+    assert torch.allclose(kl_per_dim(mu, logvar), expected, atol=1e-6)
+
+
+def test_model_kl_matches_closed_form(kind):
+    """The loss's KL term is the closed form applied to the encoder's outputs (zero for the AE)."""
+    torch.manual_seed(0)
+    model = build_model(kind, {"latent_dim": 3})
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    mu, logvar = model.encode(x, y)
+    terms = model.terms(x, y)
+    expected = kl_per_dim(mu, logvar).sum(1) if model.stochastic else torch.zeros(4)
+    assert torch.allclose(terms["kl"], expected, atol=1e-5)
+    assert torch.allclose(terms["total"], terms["recon"] + model.config.beta * terms["kl"], atol=1e-4)
+
+
+def test_beta_weights_kl(kind):
+    torch.manual_seed(0)
+    model = build_model(kind, {"latent_dim": 3, "beta": 4.0})
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    t = model.terms(x, y, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(t["total"], t["recon"] + 4.0 * t["kl"], atol=1e-4)
+
+
+def test_gradients_flow_through_reparameterization(kind):
+    """The reconstruction term alone must reach the encoder: z = mu + sigma * eps is differentiable."""
+    torch.manual_seed(0)
+    model = build_model(kind, {"latent_dim": 3})
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    model.terms(x, y)["recon"].mean().backward()
+    enc_grads = [p.grad for name, p in model.named_parameters() if name.startswith("encoder")]
+    assert all(g is not None for g in enc_grads)
+    assert sum(float(g.abs().sum()) for g in enc_grads) > 0
+    if model.stochastic:  # logvar gets gradient through sigma in the reparameterization
+        mu, logvar = model.encode(x, y)
+        logvar.retain_grad()
+        z = model.reparameterize(mu, logvar)
+        z.sum().backward()
+        assert logvar.grad is not None and float(logvar.grad.abs().sum()) > 0
+
+
+def test_training_lowers_test_loss(kind, small):
+    train_split, test_split = small
+    model = make_model(kind, {"latent_dim": 4}, seed=0)
+    before = evaluate_split(model, test_split)["total"]
+    events = list(train(model, train_split, test_split, TrainSettings(epochs=2, batch_size=64, seed=0), device=torch.device("cpu")))
+    after = events[-1].history[-1]["test_total"]
+    assert after < before - 50, (before, after)
+    assert [e.event for e in events if e.event != "step"] == ["start", "epoch", "epoch", "end"]
+
+
+def test_checkpoint_round_trip(kind, tmp_path):
+    model = make_model(kind, {"latent_dim": 3, "beta": 2.0}, seed=3)
+    meta = build_metadata(model, dataset="mnist", split="s", seed=3, epochs=0)
+    path = save_checkpoint(model, tmp_path / "m.safetensors", meta)
+    loaded, meta2 = load_checkpoint(path)
+    assert type(loaded) is get_model_class(kind) and meta2["model"] == kind
+    assert loaded.config == model.config
+    x, y = torch.rand(2, 1, 28, 28), torch.tensor([1, 2])
+    model.eval()
+    assert torch.allclose(loaded.embed(x, y), model.embed(x, y))
+    assert torch.allclose(loaded.reconstruct(x, y), model.reconstruct(x, y))
+
+
+@pytest.mark.parametrize("bad", [{"latent_dim": 0}, {"latent_dim": 65}, {"beta": -1.0}, {"recon": "l1"},
+                                 {"hidden": []}, {"in_shape": [1, 28]}, {"bogus": 1}, {"latent_dim": "2"}])  # fmt: skip
+def test_config_validation(bad):
+    with pytest.raises(ConfigError):
+        build_model("vae-mlp", bad)
+
+
+def test_interpolate_endpoints_and_slerp_differs():
+    z0, z1 = torch.tensor([1.0, 0.0, 0.5]), torch.tensor([0.0, 2.0, -1.0])
+    lin = get_model_class("vae-mlp").interpolate(z0, z1, 7, "linear")
+    sl = get_model_class("vae-mlp").interpolate(z0, z1, 7, "slerp")
+    for path in (lin, sl):
+        assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+    assert not torch.allclose(lin[3], sl[3], atol=1e-3)

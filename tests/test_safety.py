@@ -1,0 +1,61 @@
+"""Hostile and corrupt checkpoints and datasets are refused with a clear message; no code runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.checkpoint import load_checkpoint, read_metadata
+from explorer.data import load_npz
+from explorer.errors import CheckpointError, DatasetError
+from explorer.ui.sidebar import save_upload
+from tests.bad_files import MARKER, bad_checkpoints, bad_datasets
+
+
+@pytest.fixture(scope="module")
+def bad_ckpts(tmp_path_factory):
+    return bad_checkpoints(tmp_path_factory.mktemp("bad_ckpt"))
+
+
+@pytest.fixture(scope="module")
+def bad_npz(tmp_path_factory):
+    return bad_datasets(tmp_path_factory.mktemp("bad_npz"))
+
+
+def test_corpus_is_large_enough(bad_ckpts, bad_npz):
+    assert len(bad_ckpts) >= 20 and len(bad_npz) >= 10
+
+
+def test_every_bad_checkpoint_is_refused(bad_ckpts):
+    for name, path in bad_ckpts.items():
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path)
+        msg = str(info.value)
+        assert msg and "\n" not in msg and len(msg) < 400, (name, msg)
+    assert not (next(iter(bad_ckpts.values())).parent / MARKER).exists(), "a pickle payload ran"
+
+
+def test_pickles_named_like_checkpoints_say_pickle(bad_ckpts):
+    for ext in ("pt", "pth", "ckpt", "safetensors"):
+        with pytest.raises(CheckpointError, match="pickle"):
+            read_metadata(bad_ckpts[f"pickle-code.{ext}"])
+
+
+def test_upload_path_refuses_the_same_files(bad_ckpts, tmp_path):
+    for name, path in bad_ckpts.items():
+        if path.is_dir():
+            continue
+        with pytest.raises(CheckpointError):
+            save_upload(name, path.read_bytes())
+    assert not (next(iter(bad_ckpts.values())).parent / MARKER).exists()
+
+
+def test_every_bad_dataset_is_refused(bad_npz):
+    for name, path in bad_npz.items():
+        with pytest.raises(DatasetError) as info:
+            load_npz(path)
+        assert str(info.value), name
+
+
+def test_float_255_message_says_what_to_do(bad_npz):
+    with pytest.raises(DatasetError, match="divide by 255"):
+        load_npz(bad_npz["float-0-255"])

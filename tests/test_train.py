@@ -1,0 +1,66 @@
+"""The training loop's contract: events, stop requests, divergence, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from explorer.errors import ConfigError, TrainingDiverged
+from explorer.train import TrainSettings, make_model, train
+
+
+def _states_equal(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stop_keeps_last_completed_epoch(small):
+    tr, te = small
+    model = make_model("vae-mlp", {"latent_dim": 2}, 0)
+    steps_per_epoch = -(-len(tr) // 100)
+    snapshot = {}
+    stop_after = steps_per_epoch + 3  # three steps into the second epoch
+    for p in train(model, tr, te, TrainSettings(epochs=5, batch_size=100), lambda: p.step >= stop_after, torch.device("cpu")):
+        if p.event == "epoch":
+            snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    assert p.event == "end" and p.stopped and p.epoch == 1 and len(p.history) == 1
+    assert _states_equal(model.state_dict(), snapshot)
+
+
+def test_nan_loss_raises_and_keeps_last_good_weights(small, monkeypatch):
+    tr, te = small
+    model = make_model("vae-mlp", {"latent_dim": 2}, 0)
+    original = model.loss
+    calls = {"n": 0}
+    steps_per_epoch = -(-len(tr) // 100)
+
+    def flaky(x, y=None, generator=None):
+        calls["n"] += 1
+        out = original(x, y, generator)
+        if calls["n"] > steps_per_epoch + 2:
+            out["total"] = out["total"] * float("nan")
+        return out
+
+    monkeypatch.setattr(model, "loss", flaky)
+    snapshot = {}
+    with pytest.raises(TrainingDiverged, match="kept the weights from epoch 1"):
+        for p in train(model, tr, te, TrainSettings(epochs=3, batch_size=100), device=torch.device("cpu")):
+            if p.event == "epoch":
+                snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    assert _states_equal(model.state_dict(), snapshot)
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_same_seed_same_result(small):
+    tr, te = small
+    finals = []
+    for _ in range(2):
+        model = make_model("vae-mlp", {"latent_dim": 2}, 7)
+        *_, last = train(model, tr.subset(300), te.subset(100), TrainSettings(epochs=1, seed=7), device=torch.device("cpu"))
+        finals.append(last.history[-1]["test_total"])
+    assert finals[0] == finals[1]
+
+
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"seed": -1}])
+def test_settings_validation(bad):
+    with pytest.raises(ConfigError):
+        TrainSettings(**bad)
