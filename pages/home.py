@@ -39,6 +39,8 @@ with right:
     s_seed = c1.number_input("Sample seed", 0, 10_000, 0, key="home_sample_seed")
     temp = c2.slider("Temperature", 0.1, 2.0, 1.0, 0.1, key="home_temperature",
                      help="Scales the prior's standard deviation: lower gives typical, higher gives diverse samples.")  # fmt: skip
-    samples, labels = prior_samples(cur.model, n=60 if cur.model.conditional else 64, seed=int(s_seed), temperature=temp)
+    samples, labels = prior_samples(
+        cur.model, n=60 if cur.model.conditional else 64, seed=int(s_seed), temperature=temp
+    )
     caption = "z ~ N(0, T²I), decoded" + (", one row per class" if labels is not None else "")
     ui.show_grid(samples, nrow=6 if labels is not None else 8, scale=3, caption=caption)

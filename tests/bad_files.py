@@ -73,7 +73,9 @@ def bad_checkpoints(folder: Path) -> dict[str, Path]:
     files["header-not-object.safetensors"] = _with_header([1, 2, 3], b"")  # type: ignore[arg-type]
     files["no-metadata.safetensors"] = st_save(sd)
     files["metadata-not-json.safetensors"] = st_save(sd, metadata={META_KEY: "{oops"})
-    files["wrong-dtype.safetensors"] = st_save({k: v.double() for k, v in sd.items()}, metadata={META_KEY: json.dumps(meta)})
+    files["wrong-dtype.safetensors"] = st_save(
+        {k: v.double() for k, v in sd.items()}, metadata={META_KEY: json.dumps(meta)}
+    )
     shaped = dict(sd)
     first = next(iter(shaped))
     shaped[first] = torch.zeros(3, 3)
@@ -91,7 +93,9 @@ def bad_checkpoints(folder: Path) -> dict[str, Path]:
     files["config-unknown-key.safetensors"] = _swap_meta(good, config={**meta["config"], "exec": "rm -rf /"})
     files["latent-dim-mismatch.safetensors"] = _swap_meta(good, latent_dim=7)
     files["missing-metadata-keys.safetensors"] = st_save(sd, metadata={META_KEY: json.dumps({"model": "vae-mlp"})})
-    files["huge-metadata.safetensors"] = st_save(sd, metadata={META_KEY: json.dumps({**meta, "junk": "x" * (5 * 2**20)})})
+    files["huge-metadata.safetensors"] = st_save(
+        sd, metadata={META_KEY: json.dumps({**meta, "junk": "x" * (5 * 2**20)})}
+    )
     files["offsets-outside-file.safetensors"] = _corrupt_offsets(good)
     files["empty.safetensors"] = b""
     files["random-bytes.safetensors"] = os.urandom(4096)

@@ -29,7 +29,9 @@ def page(app_url):
 def test_home_page_shows_sample_grid(page, app_url):
     page.goto(app_url)
     wait_idle(page)
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 3", timeout=90_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 3", timeout=90_000
+    )
     assert "Samples from the prior" in page.inner_text("body")
     imgs = page.query_selector_all("[data-testid='stImage'] img")
     assert all(i.evaluate("e => e.naturalWidth > 50 && e.complete") for i in imgs)

@@ -81,7 +81,11 @@ def test_unknown_dataset():
 def test_npz_good(tmp_path, dtype):
     rng = np.random.default_rng(0)
     images = rng.random((50, 3, 16, 16))
-    images = (images * 255).astype(np.uint8) if dtype == "uint8" else (images > 0.5 if dtype == "bool" else images.astype(np.float32))
+    images = (
+        (images * 255).astype(np.uint8)
+        if dtype == "uint8"
+        else (images > 0.5 if dtype == "bool" else images.astype(np.float32))
+    )
     np.savez(tmp_path / "d.npz", images=images, labels=np.arange(50) % 4)
     ds = load_npz(tmp_path / "d.npz")
     assert ds.in_shape == (3, 16, 16) and len(ds.train) + len(ds.test) == 50 and ds.n_classes == 4

@@ -77,7 +77,11 @@ def test_training_lowers_test_loss(kind, small):
     train_split, test_split = small
     model = make_model(kind, {"latent_dim": 4}, seed=0)
     before = evaluate_split(model, test_split)["total"]
-    events = list(train(model, train_split, test_split, TrainSettings(epochs=2, batch_size=64, seed=0), device=torch.device("cpu")))
+    events = list(
+        train(
+            model, train_split, test_split, TrainSettings(epochs=2, batch_size=64, seed=0), device=torch.device("cpu")
+        )
+    )
     after = events[-1].history[-1]["test_total"]
     assert after < before - 50, (before, after)
     assert [e.event for e in events if e.event != "step"] == ["start", "epoch", "epoch", "end"]

@@ -19,7 +19,12 @@ def test_stop_keeps_last_completed_epoch(small):
     steps_per_epoch = -(-len(tr) // 100)
     snapshot = {}
     stop_after = steps_per_epoch + 3  # three steps into the second epoch
-    for p in train(model, tr, te, TrainSettings(epochs=5, batch_size=100), lambda: p.step >= stop_after, torch.device("cpu")):
+    seen = {"steps": 0}
+    events = train(
+        model, tr, te, TrainSettings(epochs=5, batch_size=100), lambda: seen["steps"] >= stop_after, torch.device("cpu")
+    )
+    for p in events:
+        seen["steps"] = p.step
         if p.event == "epoch":
             snapshot = {k: v.clone() for k, v in model.state_dict().items()}
     assert p.event == "end" and p.stopped and p.epoch == 1 and len(p.history) == 1
@@ -55,7 +60,9 @@ def test_same_seed_same_result(small):
     finals = []
     for _ in range(2):
         model = make_model("vae-mlp", {"latent_dim": 2}, 7)
-        *_, last = train(model, tr.subset(300), te.subset(100), TrainSettings(epochs=1, seed=7), device=torch.device("cpu"))
+        *_, last = train(
+            model, tr.subset(300), te.subset(100), TrainSettings(epochs=1, seed=7), device=torch.device("cpu")
+        )
         finals.append(last.history[-1]["test_total"])
     assert finals[0] == finals[1]
 

@@ -27,7 +27,9 @@ def model_summary(cur: Current) -> None:
     cols = st.columns(5)
     cols[0].metric("Model", m["model"])
     cols[1].metric("Latent size", m["latent_dim"])
-    cols[2].metric("Test −ELBO (nats)", f"{tm['elbo']:.1f}" if "elbo" in tm else "–", help="recon + KL; lower is better")
+    cols[2].metric(
+        "Test −ELBO (nats)", f"{tm['elbo']:.1f}" if "elbo" in tm else "–", help="recon + KL; lower is better"
+    )
     cols[3].metric("Reconstruction", f"{tm['recon']:.1f}" if "recon" in tm else "–")
     cols[4].metric("KL", f"{tm['kl']:.2f}" if "kl" in tm else "–")
     st.caption(f"Trained on **{m['dataset']}** ({m['split']}) for {m['epochs']} epochs, seed {m['seed']}. "
