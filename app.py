@@ -9,6 +9,8 @@ st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:",
 nav = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/traverse.py", title="Traverse", icon=":material/tune:", url_path="traverse"),
+        st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate"),
     ]
 )
 ui.sidebar_ui()

@@ -82,6 +82,14 @@ def content_hash(data: bytes) -> str:
 
 def _read_file(path: str | Path) -> bytes:
     path = Path(path)
+    _read_file_checks(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_file_checks(path: Path) -> None:
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     if not path.exists():
@@ -97,8 +105,13 @@ def _read_file(path: str | Path) -> bytes:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def parse_header(data: bytes, name: str = "checkpoint") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate the safetensors header; return (tensor entries, our metadata). Reads no tensor."""
+def parse_header(
+    data: bytes, name: str = "checkpoint", body_size: int | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate the safetensors header; return (tensor entries, our metadata). Reads no tensor.
+
+    ``data`` is the whole file, or just its header when ``body_size`` gives the rest's length.
+    """
     if len(data) == 0:
         raise CheckpointError(f"{name} is empty")
     if data[:1] == b"\x80" or data[:2] in (b"PK", b"(d", b"}q", b"]q", b"cc"):
@@ -108,8 +121,9 @@ def parse_header(data: bytes, name: str = "checkpoint") -> tuple[dict[str, Any],
     (n,) = struct.unpack("<Q", data[:8])
     if n > MAX_HEADER_BYTES:
         raise CheckpointError(f"{name}: header claims {n:,} bytes (limit {MAX_HEADER_BYTES:,}); not a valid checkpoint")
-    if 8 + n > len(data):
-        raise CheckpointError(f"{name} is truncated: header claims {n:,} bytes, file has {len(data) - 8:,}")
+    total = len(data) if body_size is None else len(data) + body_size
+    if 8 + n > total or 8 + n > len(data):
+        raise CheckpointError(f"{name} is truncated: header claims {n:,} bytes, file has {total - 8:,}")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -128,7 +142,7 @@ def parse_header(data: bytes, name: str = "checkpoint") -> tuple[dict[str, Any],
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError(f"{name}: metadata lacks {', '.join(missing)}")
-    body = len(data) - 8 - n
+    body = total - 8 - n
     for key, entry in header.items():
         if not isinstance(entry, dict) or entry.get("dtype") not in _DTYPES:
             raise CheckpointError(
@@ -148,8 +162,18 @@ def parse_header(data: bytes, name: str = "checkpoint") -> tuple[dict[str, Any],
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of a checkpoint file, validated as far as the header goes."""
-    return parse_header(_read_file(path), Path(path).name)[1]
+    """The metadata of a checkpoint file, validated as far as the header goes (reads only the header)."""
+    path = Path(path)
+    _read_file_checks(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            head += f.read(min(n, MAX_HEADER_BYTES))
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    # Validate offsets against the real file size: pad the body virtually.
+    return parse_header(head, path.name, body_size=path.stat().st_size - len(head))[1]
 
 
 def model_from_bytes(data: bytes, name: str = "checkpoint", device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:

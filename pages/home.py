@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import ui
 from explorer.generate import prior_samples, reconstructions
 
-st.title("Latent Explorer")
+ui.page_header("Latent Explorer")
 st.markdown(
     "A **variational autoencoder** squeezes each image into a few numbers, its *latent code* "
     "z, and learns to rebuild the image from that code. Training pulls the codes towards a "

@@ -22,3 +22,21 @@ def cached_model(path: str, stamp: int) -> tuple[BaseVAE, dict]:
 def cached_dataset(name: str) -> Dataset:
     """Load a dataset once per process. Callers must not modify its tensors."""
     return load_dataset(name)
+
+
+@st.cache_data(max_entries=32, show_spinner="Ranking latent dimensions…")
+def cached_dims_by_kl(path: str, stamp: int, dataset: str) -> tuple[list[int], list[float]]:
+    """Dimensions ordered by mean KL on the test split (cached per model and dataset)."""
+    from explorer.traverse import dims_by_kl
+
+    order, kl = dims_by_kl(cached_model(path, stamp)[0], cached_dataset(dataset).test)
+    return order, [float(v) for v in kl]
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring every image…")
+def cached_image_scores(path: str, stamp: int, dataset: str, split: str) -> dict[str, list[float]]:
+    """Per-image -ELBO, recon and KL (nats) over a split."""
+    from explorer.evaluate import per_sample_terms
+
+    terms = per_sample_terms(cached_model(path, stamp)[0], cached_dataset(dataset).split(split))
+    return {k: v.tolist() for k, v in terms.items()}

@@ -62,6 +62,9 @@ def _upload_ui() -> None:
 
 def sidebar_ui() -> None:
     """Draw the model and dataset pickers in the sidebar."""
+    from explorer.ui.widgets import PIXELATED_CSS
+
+    st.html(PIXELATED_CSS)  # small images scale up crisp, not blurred
     entries = {e.name: e for e in list_checkpoints()}
     with st.sidebar:
         if not entries:

@@ -5,13 +5,30 @@ from __future__ import annotations
 import streamlit as st
 from torch import Tensor
 
+from explorer.data import Split
+from explorer.traverse import pick_index
 from explorer.ui.sidebar import Current
 from explorer.viz import history_figure, image_grid
 
+PIXELATED_CSS = "<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>"
+
 
 def show_grid(images: Tensor, nrow: int = 8, scale: int = 3, caption: str | None = None) -> None:
-    """Draw a tiled image grid with crisp (nearest-neighbour) pixels."""
-    st.image(image_grid(images, nrow=nrow, scale=scale), caption=caption)
+    """Draw a tiled image grid at native size; the browser upscales it with crisp pixels."""
+    arr = image_grid(images, nrow=nrow)
+    st.image(arr, caption=caption, width=arr.shape[1] * scale)
+
+
+def show_gallery(images: Tensor, captions: list[str], width: int = 84) -> None:
+    """Images (N, C, H, W) side by side, each with its caption."""
+    arrs = [(im.detach().clamp(0, 1).cpu() * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy() for im in images]
+    st.image(arrs, caption=captions, width=width)
+
+
+def show_image(image: Tensor, width: int = 280, caption: str | None = None) -> None:
+    """Draw one image (C, H, W) at native size, upscaled by the browser to ``width`` px."""
+    arr = (image.detach().clamp(0, 1).cpu() * 255).round().byte()
+    st.image(arr[0].numpy() if arr.shape[0] == 1 else arr.permute(1, 2, 0).numpy(), caption=caption, width=width)
 
 
 def explainer(title: str, body: str) -> None:
@@ -38,3 +55,20 @@ def model_summary(cur: Current) -> None:
         if m.get("history"):
             st.plotly_chart(history_figure(m["history"]), key="widgets_history")
         st.json(m, expanded=False)
+
+
+def image_picker(split: Split, class_names: tuple[str, ...], key: str, label: str = "Image",
+                 default_class: int = 0, default_index: int = 0) -> int:  # fmt: skip
+    """Pick one image of a split by index or at random from a class; returns its index."""
+    how = st.radio(f"{label}: pick", ["random from a class", "by index"], horizontal=True, key=f"{key}_how",
+                   label_visibility="collapsed")  # fmt: skip
+    if how == "by index":
+        return int(st.number_input(f"{label} index", 0, len(split) - 1, default_index, key=f"{key}_index"))
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    present = sorted(set(split.labels.tolist()))
+    cls = c1.selectbox(f"{label} class", present, index=present.index(default_class) if default_class in present else 0,
+                       key=f"{key}_class", format_func=lambda c: class_names[c] if c < len(class_names) else str(c))  # fmt: skip
+    draw_key = f"{key}_draw"
+    if c2.button("Another", key=f"{key}_another", icon=":material/shuffle:"):
+        st.session_state[draw_key] = st.session_state.get(draw_key, 0) + 1
+    return pick_index(split, int(cls), st.session_state.get(draw_key, 0))

@@ -1,0 +1,83 @@
+"""Latent traversals: dimension ranking by KL, start codes, batched traversal grids, GIF export."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from explorer.data import Split
+from explorer.evaluate import encode_split, mean_kl_per_dim
+from explorer.models import BaseVAE
+from explorer.viz import image_grid
+
+START_MODES = ("dataset image", "random image of a class", "origin", "prior sample")
+
+
+def dims_by_kl(model: BaseVAE, split: Split, limit: int = 2000) -> tuple[list[int], np.ndarray]:
+    """Latent dimensions ordered by average KL (most informative first), and the KL per dimension."""
+    mu, logvar = encode_split(model, split.subset(limit, seed=0))
+    kl = mean_kl_per_dim(model, mu, logvar)  # (z,)
+    if not model.stochastic:  # the AE has no KL: rank by the spread of its codes instead
+        kl = mu.var(0)
+    return [int(i) for i in np.argsort(-kl, kind="stable")], kl
+
+
+def pick_index(split: Split, cls: int, draw: int) -> int:
+    """The ``draw``-th seeded random index among images of class ``cls``."""
+    idx = torch.nonzero(split.labels == cls).flatten()
+    if len(idx) == 0:
+        raise ValueError(f"no images of class {cls}")
+    perm = torch.randperm(len(idx), generator=torch.Generator().manual_seed(draw))
+    return int(idx[perm[0]])
+
+
+@torch.no_grad()
+def code_of(model: BaseVAE, split: Split, index: int) -> Tensor:
+    """Posterior mean of one image. -> (z,)"""
+    x = split.images[index : index + 1].to(model.device)
+    y = split.labels[index : index + 1].to(model.device)
+    return model.embed(x, y)[0].cpu()
+
+
+def prior_code(latent_dim: int, seed: int) -> Tensor:
+    """One seeded draw from N(0, I). -> (z,)"""
+    return torch.randn(latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def decode_codes(model: BaseVAE, z: Tensor, y: int | None = None) -> Tensor:
+    """Decode codes (N, z) on the model's device; ``y`` is the class for conditional models. -> (N, C, H, W)"""
+    z = z.to(model.device, torch.float32)
+    labels = torch.full((len(z),), y if y is not None else 0, device=model.device) if model.conditional else None
+    return model.decode(z, labels).cpu()
+
+
+def traversal_values(span: float, steps: int) -> Tensor:
+    """Evenly spaced offsets from -span to +span. -> (steps,)"""
+    return torch.linspace(-span, span, steps)
+
+
+def traversal_codes(z: Tensor, dims: list[int], values: Tensor) -> Tensor:
+    """Codes for a grid: row r sets dimension dims[r] to each value in turn. -> (len(dims) * V, z)"""
+    grid = z.repeat(len(dims) * len(values), 1)  # (R*V, z)
+    for r, d in enumerate(dims):
+        grid[r * len(values) : (r + 1) * len(values), d] = values
+    return grid
+
+
+def traversal_grid(model: BaseVAE, z: Tensor, dims: list[int], values: Tensor, y: int | None = None) -> Tensor:
+    """Decode a whole traversal grid in one batch. -> (len(dims) * V, C, H, W)"""
+    return decode_codes(model, traversal_codes(z, dims, values), y)
+
+
+def gif_bytes(frames: Tensor, scale: int = 6, ms: int = 90, bounce: bool = True) -> bytes:
+    """An animated GIF of frames (N, C, H, W), played forth and back by default."""
+    seq = list(frames) + (list(frames)[-2:0:-1] if bounce else [])
+    images = [Image.fromarray(image_grid(f[None], nrow=1, pad=0, scale=scale)) for f in seq]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=ms, loop=0)
+    return buf.getvalue()

@@ -1,0 +1,22 @@
+"""Page plumbing shared by every page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def page_header(title: str) -> None:
+    """Title a page, first routing legacy deep links through app.py.
+
+    Streamlit treats a ``pages/`` folder beside the main script as a legacy multipage app
+    until some run calls ``st.navigation``. If the first request of a fresh server is a deep
+    link (``/traverse``), Streamlit runs the page file alone, without app.py and its sidebar.
+    Clearing the flag and rerunning sends that run through app.py, which keeps the same page
+    because page files are named after their URL paths.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    st.title(title)
