@@ -114,13 +114,17 @@ def parse_header(
     """
     if len(data) == 0:
         raise CheckpointError(f"{name} is empty")
-    if data[:1] == b"\x80" or data[:2] in (b"PK", b"(d", b"}q", b"]q", b"cc"):
-        raise CheckpointError(f"{name} is refused: {_PICKLE_HINT}")
-    if len(data) < 8:
-        raise CheckpointError(f"{name} is truncated ({len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER_BYTES:
-        raise CheckpointError(f"{name}: header claims {n:,} bytes (limit {MAX_HEADER_BYTES:,}); not a valid checkpoint")
+    n = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else -1
+    if not (0 < n <= MAX_HEADER_BYTES and data[8:9] == b"{"):  # not shaped like safetensors: say why
+        if _looks_like_pickle(data):
+            raise CheckpointError(f"{name} is refused: {_PICKLE_HINT}")
+        if n < 0:
+            raise CheckpointError(f"{name} is truncated ({len(data)} bytes)")
+        if n > MAX_HEADER_BYTES:
+            raise CheckpointError(
+                f"{name}: header claims {n:,} bytes (limit {MAX_HEADER_BYTES:,}); not a valid checkpoint"
+            )
+        raise CheckpointError(f"{name} is not a safetensors file")
     total = len(data) if body_size is None else len(data) + body_size
     if 8 + n > total or 8 + n > len(data):
         raise CheckpointError(f"{name} is truncated: header claims {n:,} bytes, file has {total - 8:,}")
@@ -159,6 +163,15 @@ def parse_header(
         if not 0 <= offsets[0] <= offsets[1] <= body or offsets[1] - offsets[0] != 4 * numel:
             raise CheckpointError(f"{name}: tensor {key!r} lies outside the file (truncated or corrupt)")
     return header, meta
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    """Pickle protocol 2+ (0x80 n), torch's zip container, or protocol 0/1 text (ends with STOP '.')."""
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return True
+    if data[:4] == b"PK\x03\x04":
+        return True
+    return data[:1] in (b"(", b"c", b"]", b"}", b")", b"N", b"I", b"S", b"V") and data.rstrip(b"\n")[-1:] == b"."
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -59,3 +59,23 @@ def test_every_bad_dataset_is_refused(bad_npz):
 def test_float_255_message_says_what_to_do(bad_npz):
     with pytest.raises(DatasetError, match="divide by 255"):
         load_npz(bad_npz["float-0-255"])
+
+
+@pytest.mark.parametrize("length", [0x6428, 0x7D71 + 0x10000, 0x4B50 + 0x30000])  # b"(d", b"q}", b"PK" low bytes
+def test_header_length_bytes_never_mistaken_for_pickle(length, tmp_path):
+    """A valid file whose 8-byte header length happens to start like a pickle still loads."""
+    import json
+    import struct
+
+    from explorer.checkpoint import build_metadata, checkpoint_bytes
+    from explorer.train import make_model
+
+    model = make_model("vae-mlp", {"latent_dim": 2}, 0)
+    data = checkpoint_bytes(model, build_metadata(model, dataset="mnist", split="s", seed=0, epochs=0))
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.dumps(json.loads(data[8 : 8 + n])).encode()
+    assert len(header) < length
+    padded = struct.pack("<Q", length) + header + b" " * (length - len(header)) + data[8 + n :]
+    (tmp_path / "m.safetensors").write_bytes(padded)
+    loaded, _ = load_checkpoint(tmp_path / "m.safetensors")
+    assert read_metadata(tmp_path / "m.safetensors")["model"] == "vae-mlp"
