@@ -9,9 +9,11 @@ st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:",
 nav = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/latent-map.py", title="Latent map", icon=":material/scatter_plot:", url_path="latent-map"),
         st.Page("pages/traverse.py", title="Traverse", icon=":material/tune:", url_path="traverse"),
         st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate"),
     ]
 )
 ui.sidebar_ui()
+ui.job_runner()  # created once per server: starts warming the default latent maps in the background
 nav.run()

@@ -91,6 +91,30 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from explorer.catalog import resolve
+    from explorer.checkpoint import read_metadata
+    from explorer.projection import ProjectionParams, get_or_compute
+    from explorer.storage import atomic_write_bytes
+
+    path = resolve(args.checkpoint)
+    dataset = args.dataset or read_metadata(path)["dataset"]
+    p = ProjectionParams(method=args.method, dims=args.dims, split=args.split, limit=args.limit, seed=args.seed)
+    t0 = time.perf_counter()
+    proj, cached = get_or_compute(path, dataset, p, n_jobs=os.cpu_count() or 1)
+    seconds = time.perf_counter() - t0
+    buf = io.BytesIO()
+    np.savez(buf, embedding=proj.embedding, labels=proj.labels, index=proj.index)
+    atomic_write_bytes(args.out, buf.getvalue())
+    print(json.dumps({"out": str(args.out), "seconds": round(seconds, 3), "cached": cached, "n": len(proj.labels),
+                      **{k: round(v, 4) for k, v in proj.meta["quality"].items()}}))  # fmt: skip
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parents[1] / "app.py"
     argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
@@ -137,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "encode":
             e.add_argument("--split", choices=["train", "test", "all"], default="test")
             e.add_argument("--out", required=True, type=Path)
+
+    m = sub.add_parser("embed", help="a 2-D/3-D map of the latent codes (cached)")
+    m.add_argument("checkpoint")
+    m.add_argument("--method", choices=["pca", "tsne", "umap", "raw"], default="pca")
+    m.add_argument("--dataset", help="defaults to the checkpoint's dataset")
+    m.add_argument("--split", choices=["train", "test", "all"], default="test")
+    m.add_argument("--limit", type=int, help="a seeded random subset of this many points")
+    m.add_argument("--dims", type=int, choices=[2, 3], default=2)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", required=True, type=Path)
+    m.set_defaults(func=cmd_embed)
 
     s = sub.add_parser("serve", help="start the Streamlit app")
     s.add_argument("--port", type=int, default=8501)

@@ -33,11 +33,17 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset_indices(self, n: int | None, seed: int = 0) -> Tensor:
+        """Indices of a seeded random subset of at most n items (all, in order, when n is None)."""
+        if n is None or n >= len(self):
+            return torch.arange(len(self))
+        return torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+
     def subset(self, n: int | None, seed: int = 0) -> Split:
         """A seeded random subset of at most n items (the whole split when n is None)."""
         if n is None or n >= len(self):
             return self
-        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        idx = self.subset_indices(n, seed)
         return Split(self.images[idx], self.labels[idx])
 
 

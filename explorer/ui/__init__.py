@@ -1,9 +1,17 @@
 """The Streamlit layer. The only part of ``explorer`` that imports streamlit; no core module imports it."""
 
+from explorer.ui.jobs import job_progress_ui, job_runner
 from explorer.ui.navigation import page_header
-from explorer.ui.resources import cached_dataset, cached_dims_by_kl, cached_image_scores, cached_model
+from explorer.ui.resources import (
+    cached_dataset,
+    cached_dims_by_kl,
+    cached_image_scores,
+    cached_model,
+    checkpoint_hash,
+    ready_projection,
+)
 from explorer.ui.sidebar import Current, current, save_upload, sidebar_ui
 from explorer.ui.widgets import explainer, image_picker, model_summary, show_gallery, show_grid, show_image
 
-__all__ = ["Current", "cached_dataset", "cached_dims_by_kl", "cached_image_scores", "cached_model", "current",
-           "explainer", "image_picker", "model_summary", "page_header", "save_upload", "show_gallery", "show_grid", "show_image", "sidebar_ui"]  # fmt: skip
+__all__ = ["Current", "cached_dataset", "cached_dims_by_kl", "cached_image_scores", "cached_model", "checkpoint_hash", "current", "ready_projection",
+           "explainer", "image_picker", "job_progress_ui", "job_runner", "model_summary", "page_header", "save_upload", "show_gallery", "show_grid", "show_image", "sidebar_ui"]  # fmt: skip

@@ -40,3 +40,32 @@ def cached_image_scores(path: str, stamp: int, dataset: str, split: str) -> dict
 
     terms = per_sample_terms(cached_model(path, stamp)[0], cached_dataset(dataset).split(split))
     return {k: v.tolist() for k, v in terms.items()}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def checkpoint_hash(path: str, stamp: int) -> str:
+    """Content hash of a checkpoint file (cached per path and mtime)."""
+    from pathlib import Path
+
+    from explorer.checkpoint import content_hash
+
+    return content_hash(Path(path).read_bytes())
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _cached_projection(key: str):
+    from explorer.projection import load_cached
+
+    return load_cached(key)
+
+
+def ready_projection(key: str):
+    """A finished map from the disk cache, or None while it is not there. Callers must not modify it."""
+    from explorer.projection import cache_dir
+
+    if not (cache_dir() / f"{key}.json").is_file():
+        return None
+    proj = _cached_projection(key)
+    if proj is None:  # damaged on disk: forget it so it is recomputed
+        _cached_projection.clear()
+    return proj

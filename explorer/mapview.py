@@ -1,0 +1,155 @@
+"""Plotly figures for the latent map: scatter by class or score, prior overlay, manifold, click targets.
+
+Every trace carries a scalar ``customdata = kind * STRIDE + i`` (``decode_point`` undoes it):
+kind 0 is row i of the projection, 1 is point i of the click-target grid, 2 is prior sample i.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer.models import BaseVAE
+from explorer.projection import Projection
+from explorer.traverse import decode_codes
+from explorer.viz import image_grid, png_bytes
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+DATA, GRID, PRIOR = 0, 1, 2
+STRIDE = 10_000_000
+
+
+def tag(kind: int, rows: np.ndarray) -> np.ndarray:
+    """customdata for points ``rows`` of a kind."""
+    return kind * STRIDE + np.asarray(rows, dtype=np.int64)
+
+
+def decode_point(point: dict) -> tuple[int, int] | None:
+    """(kind, i) of a selected point from Streamlit's selection event, or None."""
+    cd = point.get("customdata")
+    if isinstance(cd, list | tuple):
+        cd = cd[0] if cd else None
+    if cd is None:
+        return None
+    kind, i = divmod(int(cd), STRIDE)
+    return kind, i
+
+
+def class_color(c: int) -> str:
+    return PALETTE[c % len(PALETTE)]
+
+
+def map_figure(
+    proj: Projection,
+    class_names: tuple[str, ...],
+    color_by: str = "class",
+    show_prior: bool = False,
+    highlight: list[int] | None = None,
+    height: int = 620,
+) -> go.Figure:
+    """The scatter (WebGL in 2-D). ``color_by``: class, recon or kl."""
+    emb = proj.embedding
+    three_d = emb.shape[1] == 3
+    fig = go.Figure()
+    scatter = go.Scatter3d if three_d else go.Scattergl
+
+    def xyz(points: np.ndarray) -> dict:
+        d = {"x": points[:, 0], "y": points[:, 1]}
+        if three_d:
+            d["z"] = points[:, 2]
+        return d
+
+    marker_size = 3 if three_d else (5 if len(emb) <= 5000 else 3)
+    hover = "%{text}<extra></extra>"
+    if color_by == "class":
+        for c in np.unique(proj.labels):
+            rows = np.flatnonzero(proj.labels == c)
+            name = class_names[c] if c < len(class_names) else str(c)
+            fig.add_trace(scatter(**xyz(emb[rows]), mode="markers", name=name, marker={"size": marker_size, "color": class_color(int(c))},
+                                  customdata=tag(DATA, rows), hovertemplate=hover,
+                                  text=[f"{name} · index {proj.index[r]}" for r in rows]))  # fmt: skip
+    else:
+        values = proj.recon if color_by == "recon" else proj.kl
+        label = "reconstruction error (nats)" if color_by == "recon" else "KL (nats)"
+        rows = np.arange(len(emb))
+        fig.add_trace(scatter(**xyz(emb), mode="markers", name=label, showlegend=False,
+                              marker={"size": marker_size, "color": values, "colorscale": "Viridis", "showscale": True,
+                                      "colorbar": {"title": {"text": label, "side": "right"}}},
+                              customdata=tag(DATA, rows), hovertemplate=hover,
+                              text=[f"{class_names[proj.labels[r]] if proj.labels[r] < len(class_names) else proj.labels[r]}"
+                                    f" · index {proj.index[r]} · {values[r]:.1f}" for r in rows]))  # fmt: skip
+    if show_prior and len(proj.prior):
+        n = len(proj.prior)
+        fig.add_trace(scatter(**xyz(proj.prior), mode="markers", name="prior samples",
+                              marker={"size": marker_size + 2, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1},
+                                      **({} if three_d else {"symbol": "x-thin-open"})},
+                              customdata=tag(PRIOR, np.arange(n)), hovertemplate="prior sample<extra></extra>"))  # fmt: skip
+    if highlight:
+        fig.add_trace(scatter(**xyz(emb[highlight]), mode="markers", name="selected", showlegend=False,
+                              marker={"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2}},
+                              hoverinfo="skip"))  # fmt: skip
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"itemsizing": "constant"},
+                      uirevision="latent-map", plot_bgcolor="white")  # fmt: skip
+    if not three_d:
+        fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=True, zerolinecolor="#ccc")
+        fig.update_yaxes(showgrid=True, gridcolor="#eee", zeroline=True, zerolinecolor="#ccc", scaleanchor=None)
+    return fig
+
+
+def plane_grid(proj: Projection, side: int = 20, margin: float = 0.05) -> np.ndarray:
+    """A side x side lattice over the map's bounding box. -> (side*side, 2), row-major from the top-left."""
+    lo, hi = proj.embedding[:, :2].min(0), proj.embedding[:, :2].max(0)
+    pad = (hi - lo) * margin
+    lo, hi = lo - pad, hi + pad
+    xs = np.linspace(lo[0], hi[0], side)
+    ys = np.linspace(hi[1], lo[1], side)  # top row first, like an image
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+
+
+def add_click_targets(fig: go.Figure, xy: np.ndarray, label: str) -> None:
+    """Nearly invisible points that make empty spots of the map clickable."""
+    n = len(xy)
+    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=label, showlegend=False,
+                             marker={"size": 14, "color": "rgba(120,120,120,0.04)"},
+                             customdata=tag(GRID, np.arange(n)),
+                             hovertemplate=f"{label}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))  # fmt: skip
+
+
+@torch.no_grad()
+def add_manifold(fig: go.Figure, model: BaseVAE, proj: Projection, side: int = 20, y: int | None = None,
+                 opacity: float = 0.45) -> np.ndarray:  # fmt: skip
+    """Decode a lattice over the visible 2-D latent plane and draw it behind the scatter; returns the lattice."""
+    grid = plane_grid(proj, side)
+    images = decode_codes(model, torch.from_numpy(grid), y)  # (side*side, C, H, W)
+    picture = image_grid(1 - images, nrow=side, pad=0)  # dark strokes on white read best behind coloured points
+    uri = "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode()
+    (x0, y0), (x1, y1) = grid[0], grid[-1]  # top-left and bottom-right cell centres
+    dx, dy = (x1 - x0) / (side - 1) / 2, (y0 - y1) / (side - 1) / 2
+    fig.add_layout_image(source=uri, xref="x", yref="y", x=x0 - dx, y=y0 + dy, sizex=x1 - x0 + 2 * dx, sizey=y0 - y1 + 2 * dy,
+                         sizing="stretch", layer="below", opacity=opacity)  # fmt: skip
+    return grid
+
+
+def nearest(mu: np.ndarray, i: int, k: int = 8) -> np.ndarray:
+    """Rows of the k nearest codes to row i (Euclidean, excluding i)."""
+    d = np.linalg.norm(mu - mu[i], axis=1)
+    d[i] = np.inf
+    return np.argsort(d)[:k]
+
+
+def code_figure(mu: np.ndarray, logvar: np.ndarray, order: list[int] | None = None) -> go.Figure:
+    """One sample's mu per dimension with +-sigma bars."""
+    order = order if order is not None else list(range(len(mu)))
+    sigma = np.exp(0.5 * logvar)
+    fig = go.Figure(go.Bar(x=[f"z{d}" for d in order], y=mu[order], error_y={"type": "data", "array": sigma[order]},
+                           marker_color="#4f46e5", hovertemplate="%{x}: μ=%{y:.2f}<extra></extra>"))  # fmt: skip
+    fig.update_layout(
+        height=220,
+        margin={"l": 10, "r": 10, "t": 25, "b": 10},
+        title={"text": "μ ± σ per dimension", "font": {"size": 13}},
+    )
+    return fig

@@ -1,0 +1,286 @@
+"""2-D/3-D maps of latent codes: PCA, t-SNE (openTSNE), UMAP or raw axes, cached on disk.
+
+Each map is saved as ``KEY.npz`` (arrays only, loaded without pickle) beside ``KEY.json``,
+the parameters that made it (latent-scope style). The key hashes the checkpoint's content,
+the dataset, and every parameter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.data import Dataset
+from explorer.errors import ConfigError
+from explorer.evaluate import encode_split, knn_accuracy, per_sample_terms
+from explorer.models import BaseVAE
+from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
+
+METHODS = ("raw", "pca", "tsne", "umap")
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ProjectionParams:
+    """Everything that determines a map."""
+
+    method: str = "pca"
+    dims: int = 2
+    split: str = "test"
+    limit: int | None = None  # a seeded subset of the split; None = all of it
+    seed: int = 0
+    axes: tuple[int, ...] = (0, 1)  # raw method: which latent dimensions
+    perplexity: float = 30.0  # t-SNE
+    early_iter: int = 125  # t-SNE early-exaggeration iterations
+    n_iter: int = 250  # t-SNE iterations after early exaggeration
+    n_neighbors: int = 15  # UMAP
+    min_dist: float = 0.1  # UMAP
+    n_prior: int = 1000  # prior samples projected for the overlay
+    inverse_grid: int = 24  # UMAP: inverse transform precomputed on a grid of this side
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.dims not in (2, 3):
+            raise ConfigError("dims must be 2 or 3")
+        if self.method == "raw" and len(self.axes) != self.dims:
+            raise ConfigError(f"raw axes need {self.dims} latent dimensions, got {self.axes}")
+        if not 2 <= self.perplexity <= 200 or not 2 <= self.n_neighbors <= 200 or not 0 <= self.min_dist <= 1:
+            raise ConfigError("perplexity and n_neighbors must be 2-200, min_dist 0-1")
+        if self.limit is not None and self.limit < 10:
+            raise ConfigError("a map needs at least 10 points")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProjectionParams:
+        d = dict(d)
+        if "axes" in d:
+            d["axes"] = tuple(d["axes"])
+        return cls(**d)
+
+
+@dataclass
+class Projection:
+    """A map and what the page draws with it. Arrays are numpy; ``index`` points into the split."""
+
+    embedding: np.ndarray  # (N, d)
+    labels: np.ndarray  # (N,)
+    index: np.ndarray  # (N,) rows of the split
+    mu: np.ndarray  # (N, z)
+    logvar: np.ndarray  # (N, z)
+    recon: np.ndarray  # (N,) reconstruction error, nats
+    kl: np.ndarray  # (N,) KL, nats
+    prior: np.ndarray  # (P, d) prior samples mapped the same way (empty if the method cannot)
+    grid_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # (G*G, 2)
+    grid_codes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (G*G, z) inverse
+    pca_mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (z,)
+    pca_components: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (d, z)
+    meta: dict[str, Any] = field(default_factory=dict)  # params, quality figures, timing
+
+    def to_npz(self) -> bytes:
+        buf = io.BytesIO()
+        arrays = {k: v for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_files(cls, npz: Path, sidecar: Path) -> Projection:
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return cls(**arrays, meta=json.loads(sidecar.read_text()))
+
+    def project(self, codes: np.ndarray) -> np.ndarray | None:
+        """Map new codes (M, z) onto this map, where the method allows it (raw and PCA)."""
+        method = self.meta["params"]["method"]
+        if method == "raw":
+            return codes[:, list(self.meta["params"]["axes"])]
+        if method == "pca":
+            return (codes - self.pca_mean) @ self.pca_components.T
+        return None
+
+
+def cache_dir() -> Path:
+    return home_dir() / "cache" / "projections"
+
+
+def cache_key(checkpoint_hash: str, dataset: str, params: ProjectionParams) -> str:
+    blob = json.dumps({"ckpt": checkpoint_hash, "dataset": dataset, **params.to_dict()}, sort_keys=True)
+    return f"{params.method}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
+
+
+def load_cached(key: str, root: Path | None = None) -> Projection | None:
+    """The cached map for ``key``, or None."""
+    root = root or cache_dir()
+    npz, side = root / f"{key}.npz", root / f"{key}.json"
+    if not (npz.is_file() and side.is_file()):
+        return None
+    try:
+        return Projection.from_files(npz, side)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged cache entry is recomputed
+
+
+def save_cached(key: str, proj: Projection, root: Path | None = None) -> None:
+    root = root or cache_dir()
+    atomic_write_bytes(root / f"{key}.npz", proj.to_npz())
+    atomic_write_json(root / f"{key}.json", proj.meta)  # the sidecar last: its presence means complete
+
+
+def _pca(codes: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = codes.mean(0)
+    _, _, vt = np.linalg.svd(codes - mean, full_matrices=False)
+    comps = vt[:dims]
+    if comps.shape[0] < dims:  # latent smaller than dims: pad with zero axes
+        comps = np.vstack([comps, np.zeros((dims - comps.shape[0], codes.shape[1]))])
+    return ((codes - mean) @ comps.T).astype(np.float32), mean.astype(np.float32), comps.astype(np.float32)
+
+
+def _tsne(codes: np.ndarray, p: ProjectionParams, progress: Progress, partial: Callable[[np.ndarray], None] | None,
+          should_stop: Callable[[], bool], n_jobs: int) -> tuple[np.ndarray, Any]:  # fmt: skip
+    from openTSNE import TSNE
+
+    total = p.early_iter + p.n_iter
+    seen = {"it": 0, "fitted": False}
+
+    def cb(iteration: int, error: float, embedding: Any) -> bool:
+        if seen["fitted"]:  # openTSNE's transform (for the prior overlay) reuses these callbacks
+            return False
+        seen["it"] += 25
+        progress(0.1 + 0.85 * min(1.0, seen["it"] / total), f"t-SNE iteration {seen['it']}/{total}, KL {error:.3f}")
+        if partial is not None:
+            partial(np.asarray(embedding, dtype=np.float32))
+        return should_stop()
+
+    tsne = TSNE(n_components=p.dims, perplexity=p.perplexity, early_exaggeration_iter=p.early_iter, n_iter=p.n_iter,
+                initialization="pca", neighbors="annoy", negative_gradient_method="fft" if p.dims == 2 else "bh",
+                n_jobs=n_jobs, random_state=p.seed, callbacks=cb, callbacks_every_iters=25, verbose=False)  # fmt: skip
+    emb = tsne.fit(codes)
+    seen["fitted"] = True
+    return np.asarray(emb, dtype=np.float32), emb
+
+
+def _umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarray, Any]:
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
+    import umap
+
+    reducer = umap.UMAP(n_components=p.dims, n_neighbors=p.n_neighbors, min_dist=p.min_dist,
+                        random_state=p.seed, n_jobs=1 if p.seed is not None else n_jobs)  # fmt: skip
+    return reducer.fit_transform(codes).astype(np.float32), reducer
+
+
+def quality(
+    codes: np.ndarray, emb: np.ndarray, labels: np.ndarray, seed: int = 0, n_max: int = 2000
+) -> dict[str, float]:
+    """10-NN label accuracy in latent space and in the map, and trustworthiness (on <= n_max points)."""
+    from sklearn.manifold import trustworthiness
+
+    idx = np.random.default_rng(seed).permutation(len(codes))[:n_max]
+    return {
+        "knn_latent": knn_accuracy(codes, labels),
+        "knn_map": knn_accuracy(emb, labels),
+        "trustworthiness": float(trustworthiness(codes[idx], emb[idx], n_neighbors=10)),
+    }
+
+
+def compute_projection(
+    model: BaseVAE,
+    ds: Dataset,
+    p: ProjectionParams,
+    progress: Progress = lambda f, m: None,
+    partial: Callable[[np.ndarray], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    n_jobs: int = 1,
+) -> Projection:
+    """Encode the split (subset), fit the map, and derive the overlay, inverse grid and quality."""
+    t0 = time.perf_counter()
+    split = ds.split(p.split)
+    index = split.subset_indices(p.limit, p.seed)
+    sub = type(split)(split.images[index], split.labels[index])
+    progress(0.02, f"encoding {len(sub):,} images")
+    mu, logvar = encode_split(model, sub)
+    terms = per_sample_terms(model, sub, seed=p.seed)
+    labels = sub.labels.numpy()
+    rng = torch.Generator().manual_seed(p.seed)
+    prior_codes = torch.randn(p.n_prior, model.latent_dim, generator=rng).numpy()
+    progress(0.08, f"fitting {p.method}")
+    extra: dict[str, np.ndarray] = {}
+    if p.method == "raw":
+        if max(p.axes) >= model.latent_dim:
+            raise ConfigError(f"axis {max(p.axes)} does not exist in a {model.latent_dim}-d latent")
+        emb, prior = mu[:, list(p.axes)], prior_codes[:, list(p.axes)]
+    elif p.method == "pca":
+        emb, mean, comps = _pca(mu, p.dims)
+        prior, extra = (prior_codes - mean) @ comps.T, {"pca_mean": mean, "pca_components": comps}
+    elif p.method == "tsne":
+        emb, fitted = _tsne(mu, p, progress, partial, should_stop, n_jobs)
+        progress(0.96, "placing prior samples")
+        prior = np.asarray(fitted.transform(prior_codes[:300]), dtype=np.float32)
+    else:
+        emb, reducer = _umap(mu, p, n_jobs)
+        progress(0.85, "placing prior samples")
+        prior = reducer.transform(prior_codes).astype(np.float32)
+        if p.dims == 2 and model.latent_dim > 2 and p.inverse_grid:
+            progress(0.9, "inverse transform on a grid")
+            g = p.inverse_grid
+            lo, hi = emb.min(0), emb.max(0)
+            xs, ys = np.meshgrid(np.linspace(lo[0], hi[0], g), np.linspace(lo[1], hi[1], g))
+            grid_xy = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+            extra = {"grid_xy": grid_xy, "grid_codes": reducer.inverse_transform(grid_xy).astype(np.float32)}
+    progress(0.97, "measuring quality")
+    meta = {"params": p.to_dict(), "n": len(sub), "latent_dim": model.latent_dim,
+            "quality": quality(mu, emb, labels, p.seed), "seconds": time.perf_counter() - t0}  # fmt: skip
+    return Projection(emb.astype(np.float32), labels, index.numpy(), mu, logvar, terms["recon"].numpy(),
+                      terms["kl"].numpy(), np.asarray(prior, np.float32), meta=meta, **extra)  # fmt: skip
+
+
+def get_or_compute(
+    checkpoint: Path, dataset: str, p: ProjectionParams, n_jobs: int = 1, **kw: Any
+) -> tuple[Projection, bool]:
+    """The map from the cache, or computed and cached: (projection, was_cached)."""
+    from explorer.checkpoint import content_hash, load_checkpoint
+    from explorer.data import load_dataset
+
+    key = cache_key(content_hash(Path(checkpoint).read_bytes()), dataset, p)
+    cached = load_cached(key)
+    if cached is not None:
+        return cached, True
+    model, meta = load_checkpoint(checkpoint)
+    proj = compute_projection(model, load_dataset(dataset), p, n_jobs=n_jobs, **kw)
+    proj.meta.update({"checkpoint": str(checkpoint), "dataset": dataset, "key": key})
+    save_cached(key, proj)
+    return proj, False
+
+
+def warm_start(submit: Callable[..., Any], checkpoint: Path, dataset: str, ckpt_hash: str) -> None:
+    """Queue the slow default maps (t-SNE, UMAP of the test split) so a first visit finds them ready."""
+    for method in ("tsne", "umap"):
+        p = ProjectionParams(method=method)
+        key = cache_key(ckpt_hash, dataset, p)
+        if load_cached(key) is None:
+            params = {"checkpoint": str(checkpoint), "dataset": dataset, "projection": p.to_dict()}
+            submit("projection", params, f"map-{key}", background=True)
+
+
+def projection_job(params: dict[str, Any], rep: Any) -> None:
+    """Worker entry: compute one map, streaming t-SNE layouts to ``partial.npy``."""
+    p = ProjectionParams.from_dict(params["projection"])
+
+    def partial(emb: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.save(buf, emb)
+        atomic_write_bytes(rep.dir / "partial.npy", buf.getvalue())
+
+    get_or_compute(Path(params["checkpoint"]), params["dataset"], p, n_jobs=max(1, (os.cpu_count() or 2) - 1),
+                   progress=lambda f, m: rep.progress(f, m), partial=partial, should_stop=rep.should_stop)  # fmt: skip

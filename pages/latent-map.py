@@ -1,0 +1,205 @@
+"""Latent map: the codes of a split as a PCA, t-SNE, UMAP or raw scatter, linked to the decoder."""
+
+import io
+
+import numpy as np
+import streamlit as st
+import torch
+
+from explorer import ui
+from explorer.mapview import (
+    DATA,
+    GRID,
+    PRIOR,
+    add_click_targets,
+    add_manifold,
+    code_figure,
+    decode_point,
+    map_figure,
+    nearest,
+)
+from explorer.projection import ProjectionParams, cache_key
+from explorer.traverse import decode_codes
+
+P = "latentmap_"
+SELECTION_KEY = "shared_map_selection"  # read by the arithmetic page on purpose
+
+ui.page_header("Latent map")
+cur = ui.current()
+model, ds = cur.model, cur.dataset
+zdim = model.latent_dim
+stamp = cur.entry.path.stat().st_mtime_ns
+names = ds.class_names
+
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    methods = (["raw"] if zdim >= 2 else []) + ["pca", "tsne", "umap"]
+    labels = {"raw": "raw latent axes", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+    method = c1.radio("Method", methods, horizontal=True, key=P + "method", format_func=labels.get)
+    split = c2.selectbox("Split", ["test", "train", "all"], key=P + "split")
+    n_split = len(ds.split(split))
+    sizes = sorted({s for s in (1000, 2000, 5000, 10_000, 20_000) if s < n_split} | {n_split})
+    if len(sizes) > 1:
+        limit = c3.select_slider("Points", sizes, value=min(sizes, key=lambda s: abs(s - 5000)), key=P + "limit",
+                                 format_func=lambda s: f"{s:,}")  # fmt: skip
+    else:
+        limit = n_split
+        c3.caption(f"Points  \n**{n_split:,}** (the whole split)")
+    color_by = c4.selectbox("Colour by", ["class", "recon", "kl"], key=P + "color",
+                            format_func={"class": "class", "recon": "reconstruction error", "kl": "KL of the sample"}.get)  # fmt: skip
+    d1, d2, d3, d4 = st.columns(4)
+    three_d = d1.toggle("3-D", key=P + "3d", disabled=method == "raw" and zdim < 3)
+    show_prior = d2.toggle("Prior overlay", key=P + "prior", help="Samples from N(0, I) mapped the same way: holes in the "
+                           "aggregate posterior show as prior samples with no data around them.")  # fmt: skip
+    kw: dict = {}
+    with d3.popover("Method settings", icon=":material/settings:"):
+        if method == "raw":
+            a = st.selectbox("x axis", range(zdim), 0, key=P + "ax0", format_func=lambda d: f"z{d}")
+            b = st.selectbox("y axis", range(zdim), 1, key=P + "ax1", format_func=lambda d: f"z{d}")
+            axes = [a, b] + (
+                [st.selectbox("z axis", range(zdim), 2, key=P + "ax2", format_func=lambda d: f"z{d}")]
+                if three_d
+                else []
+            )
+            kw["axes"] = tuple(axes)
+        elif method == "tsne":
+            kw["perplexity"] = st.slider("Perplexity", 5.0, 100.0, 30.0, 5.0, key=P + "perp")
+            kw["n_iter"] = st.slider("Iterations after early exaggeration", 100, 750, 250, 50, key=P + "iter")
+        elif method == "umap":
+            kw["n_neighbors"] = st.slider("Neighbours", 5, 100, 15, key=P + "nn")
+            kw["min_dist"] = st.slider("Minimum distance", 0.0, 0.99, 0.1, 0.05, key=P + "md")
+        else:
+            st.caption("PCA has no settings: it keeps the directions of largest variance.")
+        seed = st.number_input("Seed", 0, 10_000, 0, key=P + "seed")
+    manifold = d4.toggle(
+        "Decoded manifold", value=True, key=P + "manifold", disabled=not (method == "raw" and zdim == 2)
+    )
+
+params = ProjectionParams(method=method, dims=3 if three_d else 2, split=split, limit=None if limit >= n_split else limit,
+                          seed=int(seed), **kw)  # fmt: skip
+key = cache_key(ui.checkpoint_hash(str(cur.entry.path), stamp), ds.name, params)
+proj = ui.ready_projection(key)
+
+if proj is None:
+    runner = ui.job_runner()
+    job_id = f"map-{key}"
+    st_job = runner.status(job_id)
+    if st_job is None or st_job.state in ("done", "stopped") or (st_job.state == "failed" and st.button("Try again")):
+        runner.submit(
+            "projection",
+            {"checkpoint": str(cur.entry.path), "dataset": ds.name, "projection": params.to_dict()},
+            job_id,
+        )
+
+    @st.fragment(run_every=1.0)
+    def wait_for_map() -> None:
+        status = runner.status(job_id)
+        if status is None:
+            return
+        if status.state == "done":
+            st.rerun(scope="app")
+        if ui.job_progress_ui(status, key=P + "stop"):
+            runner.stop(job_id)
+        partial = runner.job_dir(job_id) / "partial.npy"
+        if status.active and partial.is_file():
+            try:
+                emb = np.load(partial, allow_pickle=False)
+                st.caption("The layout as t-SNE optimises it:")
+                st.scatter_chart({"x": emb[:, 0], "y": emb[:, 1]}, x="x", y="y", height=420, size=4)
+            except (OSError, ValueError):
+                pass
+
+    st.caption(f"Computing the {labels[method]} map of {params.limit or n_split:,} codes in a background worker; "
+               "other pages and other users are not held up. Finished maps are cached on disk.")  # fmt: skip
+    wait_for_map()
+    st.stop()
+
+# --- the finished map ------------------------------------------------------------------
+split_data = ds.split(split)
+fig = map_figure(proj, names, color_by, show_prior, highlight=st.session_state.get(P + "highlight"))
+targets = None
+if not three_d and method == "raw" and zdim == 2:
+    targets = add_manifold(fig, model, proj, side=20, opacity=0.45 if manifold else 0.0)
+    add_click_targets(fig, targets, "decode this point")
+elif not three_d and len(proj.grid_xy):
+    targets = proj.grid_xy
+    add_click_targets(fig, targets, "decode UMAP's inverse here (approximate)")
+
+left, right = st.columns([3, 1], gap="medium")
+with left:
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=P + "chart",
+                            config={"toImageButtonOptions": {"format": "png", "filename": f"latent-map-{method}", "scale": 2}})  # fmt: skip
+with right:
+    q = proj.meta["quality"]
+    st.metric("10-NN accuracy, latent", f"{q['knn_latent']:.3f}", help="Cross-validated 10-NN class accuracy of μ")
+    st.metric("10-NN accuracy, map", f"{q['knn_map']:.3f}", help="The same on the 2-D/3-D map")
+    st.metric("Trustworthiness", f"{q['trustworthiness']:.3f}", help="1 = every map neighbour is a latent neighbour")
+    st.caption(f"{proj.meta['n']:,} points · computed in {proj.meta['seconds']:.1f} s")
+
+    def csv() -> bytes:
+        out = io.StringIO()
+        cols = ["index", "label", "class"] + [f"x{i}" for i in range(proj.embedding.shape[1])]
+        out.write(",".join(cols) + "\n")
+        for r in range(len(proj.labels)):
+            out.write(",".join([str(proj.index[r]), str(proj.labels[r]), names[proj.labels[r]].replace(",", " ")]
+                               + [f"{v:.5f}" for v in proj.embedding[r]]) + "\n")  # fmt: skip
+        return out.getvalue().encode()
+
+    st.download_button(
+        "Projection as CSV", csv, f"latent-map-{method}.csv", "text/csv", key=P + "csv", icon=":material/download:"
+    )
+    st.caption("PNG: the camera icon in the plot's toolbar.")
+
+points = [d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))]
+data_rows = [i for kind, i in points if kind == DATA]
+if len(data_rows) > 1:  # a box or lasso selection: keep it for the arithmetic page
+    st.session_state[SELECTION_KEY] = {"model": cur.entry.name, "dataset": ds.name, "split": split,
+                                       "indices": [int(proj.index[r]) for r in data_rows]}  # fmt: skip
+    st.success(
+        f"{len(data_rows):,} points selected. The Arithmetic page can turn this selection into an attribute vector."
+    )
+elif len(data_rows) == 1:
+    r = data_rows[0]
+    i = int(proj.index[r])
+    x = split_data.images[i : i + 1]
+    st.subheader(f"{names[proj.labels[r]]} · index {i}")
+    c1, c2, c3 = st.columns([1, 1, 3])
+    with c1:
+        ui.show_image(x[0], width=168, caption="image")
+    with c2:
+        ui.show_image(decode_codes(model, torch.from_numpy(proj.mu[r : r + 1]), int(proj.labels[r]))[0], width=168,
+                      caption="reconstruction")  # fmt: skip
+    with c3:
+        st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
+    near = nearest(proj.mu, r, 8)
+    st.caption("The 8 nearest neighbours in latent space")
+    ui.show_gallery(
+        split_data.images[proj.index[near]], [f"{names[proj.labels[n]]} · {proj.index[n]}" for n in near], width=72
+    )
+elif points and targets is not None and points[0][0] == GRID:
+    j = points[0][1]
+    if len(proj.grid_codes):
+        z, label = torch.from_numpy(proj.grid_codes[j : j + 1]), "decoded from UMAP's inverse transform (approximate)"
+    else:
+        z, label = torch.from_numpy(targets[j : j + 1]), f"decode(z) at ({targets[j, 0]:.2f}, {targets[j, 1]:.2f})"
+    ui.show_image(decode_codes(model, z)[0], width=168, caption=label)
+elif points and points[0][0] == PRIOR:
+    st.caption("A prior sample: its code was drawn from N(0, I), not encoded from an image.")
+else:
+    st.caption("Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
+               + (" Click an empty spot to decode it." if targets is not None else ""))  # fmt: skip
+
+ui.explainer(
+    "What PCA, t-SNE and UMAP keep and what they distort",
+    "- **Raw axes** show the latent space itself: distances and the prior's scale are real.\n"
+    "- **PCA** is a linear projection onto the directions of largest variance. Global geometry and "
+    "distances along those directions are kept; clusters that differ in other directions overlap.\n"
+    "- **t-SNE** keeps *who is near whom*: each point's nearest neighbours stay near. Cluster sizes, "
+    "the gaps between clusters and global positions carry little meaning, and the layout depends on "
+    "perplexity and the seed.\n"
+    "- **UMAP** also keeps local neighbourhoods and tends to keep more of the global layout than t-SNE, "
+    "but densities and distances are still distorted. Its inverse transform lets us decode an empty "
+    "spot, approximately.\n\n"
+    "The quality figures say how much to trust a picture: 10-NN accuracy on the map close to that in "
+    "latent space, and trustworthiness near 1, mean the map's neighbourhoods are real.",
+)
