@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 
 from _common import ROOT, print_table, stats_ms
 
@@ -33,8 +35,22 @@ def measure(page, slider_locator, n: int, warmup: int = 3) -> list[float]:
     return out
 
 
-def run(n: int = 40, page_path: str = "traverse") -> dict:
-    """Measure the traverse page and the floor app; returns the figures."""
+def wait_jobs_idle(home: Path, timeout: float = 300) -> None:
+    """Wait until the server's background jobs (map warm-ups) have finished."""
+    from explorer.jobs import read_status
+
+    deadline = time.monotonic() + timeout
+    time.sleep(1)
+    while time.monotonic() < deadline:
+        states = [read_status(d) for d in (home / "jobs").glob("*")] if (home / "jobs").is_dir() else []
+        if not any(s and s.active for s in states):
+            return
+        time.sleep(1)
+
+
+def run(n: int = 40, page_path: str = "traverse", home: Path | None = None) -> dict:
+    """Measure the traverse page and the floor app, with no background job running."""
+    home = home or Path(tempfile.mkdtemp(prefix="bench-home-"))
     result = {}
     with browser() as b:
         with serve(ROOT / "bench" / "floor_app.py") as url:
@@ -43,9 +59,10 @@ def run(n: int = 40, page_path: str = "traverse") -> dict:
             wait_idle(page)
             page.wait_for_function(SRC_JS)
             result["floor"] = stats_ms(measure(page, page.get_by_role("slider").first, n))
-        with serve() as url:
+        with serve(env={"EXPLORER_HOME": str(home)}) as url:
             page = b.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/{page_path}")
+            wait_jobs_idle(home)
             wait_idle(page)
             page.wait_for_function(SRC_JS, timeout=60_000)
             slider = page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider")

@@ -64,10 +64,6 @@ def live_decoder() -> None:
     """Only this part reruns when a slider moves."""
     left, right = st.columns([3, 2], gap="large")
     with left:
-        b1, b2, _ = st.columns([1, 1, 1])
-        b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
-        b2.button("Randomize", key=P + "rand", icon=":material/casino:",
-                  on_click=lambda: set_code(torch.randn(zdim)))  # fmt: skip
         cols = st.columns(2)
         for i, d in enumerate(shown):
             cols[i % 2].slider(f"z{d} · KL {kl[d]:.2f}", -span, span, step=0.05, key=keys[d])
@@ -77,6 +73,9 @@ def live_decoder() -> None:
         st.caption("z = [" + ", ".join(f"{v:+.2f}" for v in z.tolist()[:16]) + (", …]" if zdim > 16 else "]"))
 
 
+b1, b2, _ = st.columns([1, 1, 4])  # outside the fragment: a click reruns the page, sliders stay light
+b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
+b2.button("Randomize", key=P + "rand", icon=":material/casino:", on_click=lambda: set_code(torch.randn(zdim)))
 live_decoder()
 
 st.subheader("Traversal grid")

@@ -1,0 +1,76 @@
+"""Time per map method on the shipped z=16 MNIST codes (10k) and the Fashion conv codes (70k),
+with scikit-learn's TSNE on the same codes as the reference, and 10-NN accuracy of each map.
+
+Times the uncached path, `explorer embed`'s own code (get_or_compute with a fresh cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from _common import ROOT, print_table
+
+CKPTS = {"10k": (ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors", "mnist"),
+         "70k": (ROOT / "checkpoints" / "fashion-mnist-vae-conv-z16.safetensors", "fashion-mnist")}  # fmt: skip
+
+
+def time_method(size: str, method: str) -> tuple[float, float]:
+    """Seconds and 10-NN map accuracy for one uncached map of the whole dataset (split 'all')."""
+    os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+    from explorer.projection import ProjectionParams, get_or_compute
+
+    path, ds = CKPTS[size]
+    t0 = time.perf_counter()
+    proj, cached = get_or_compute(
+        path, ds, ProjectionParams(method=method, split="all", n_prior=0), n_jobs=os.cpu_count() or 1
+    )
+    assert not cached
+    return time.perf_counter() - t0, proj.meta["quality"]["knn_map"]
+
+
+def time_sklearn(size: str) -> tuple[float, float]:
+    """scikit-learn's TSNE (defaults) on the same codes, timing the fit alone."""
+    from sklearn.manifold import TSNE
+
+    from explorer.checkpoint import load_checkpoint
+    from explorer.data import load_dataset
+    from explorer.evaluate import encode_split, knn_accuracy
+
+    path, ds = CKPTS[size]
+    model, _ = load_checkpoint(path)
+    split = load_dataset(ds).split("all")
+    mu, _ = encode_split(model, split)
+    t0 = time.perf_counter()
+    emb = TSNE(random_state=0, n_jobs=os.cpu_count()).fit_transform(mu)
+    return time.perf_counter() - t0, knn_accuracy(emb, split.labels.numpy())
+
+
+def run(sizes: list[str], methods: list[str], sklearn_sizes: list[str]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for size in sizes:
+        ref = time_sklearn(size) if size in sklearn_sizes else None
+        for m in methods:
+            sec, acc = time_method(size, m)
+            if m == "tsne" and ref:
+                rows.append((f"t-SNE {size} (explorer embed, uncached)", f"{sec:.1f} s, 10-NN {acc:.3f}",
+                             f"sklearn TSNE {ref[0]:.1f} s, 10-NN {ref[1]:.3f}", f"{sec / ref[0]:.2f}x time, {acc / ref[1]:.3f}x acc"))  # fmt: skip
+            else:
+                rows.append((f"{m} {size} (uncached)", f"{sec:.1f} s, 10-NN {acc:.3f}", "-", "-"))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="10k,70k")
+    ap.add_argument("--methods", default="pca,tsne,umap")
+    ap.add_argument("--sklearn", default="10k", help="sizes to run sklearn's TSNE on (70k takes many minutes)")
+    a = ap.parse_args()
+    print_table(run(a.sizes.split(","), a.methods.split(","), a.sklearn.split(",")))
+
+
+if __name__ == "__main__":
+    main()
