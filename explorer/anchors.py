@@ -70,3 +70,35 @@ def anchor_specs(names: tuple[str, ...] | list[str], ds: Dataset, latent_dim: in
     """AnchorSpecs for named prototypes with default targets."""
     targets = default_targets(len(names), latent_dim)
     return [AnchorSpec(n, tuple(prototype(n, ds).tolist()), tuple(t)) for n, t in zip(names, targets, strict=False)]
+
+
+def specs_of(model_config: object) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Prototypes (K, P), targets (K, z) and names of a config's anchors."""
+    anchors = getattr(model_config, "anchors", ())
+    if not anchors:
+        raise ConfigError("this model was trained without anchors")
+    protos = torch.tensor([a.prototype for a in anchors], dtype=torch.float32)
+    targets = torch.tensor([a.target for a in anchors], dtype=torch.float32)
+    return protos, targets, [a.name for a in anchors]
+
+
+def scores_of(images: torch.Tensor, protos: torch.Tensor, kind: str = "overlap") -> torch.Tensor:
+    """Anchor scores of images (N, C, H, W) against prototypes (K, P). -> (N, K)"""
+    from explorer.models.base import anchor_scores
+
+    return anchor_scores(images.flatten(1).float(), protos, kind)
+
+
+def target_distances(mu: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor, top: float = 0.1) -> list[float]:
+    """For each anchor: the mean distance from the codes of its top-scored images to its target.
+
+    ``top`` is the fraction of images (ranked by that anchor's score minus the others') that count.
+    """
+    out = []
+    k = scores.shape[1]
+    for a in range(k):
+        rel = scores[:, a] - (scores.sum(1) - scores[:, a]) / max(1, k - 1)  # (N,)
+        n = max(1, int(len(rel) * top))
+        idx = torch.argsort(rel, descending=True)[:n]
+        out.append(float((mu[idx] - targets[a]).norm(dim=1).mean()))
+    return out

@@ -67,3 +67,25 @@ def resolve(name_or_path: str) -> Path:
         if entry.name == name_or_path:
             return entry.path
     raise CheckpointError(f"no checkpoint file or known checkpoint named {name_or_path!r}")
+
+
+def find_baseline(entry: Entry, entries: list[Entry]) -> Entry | None:
+    """The same model trained without anchors: same kind, dataset, latent size, seed, epochs and settings."""
+
+    def recipe(m: dict) -> tuple:
+        cfg = {k: v for k, v in m["config"].items() if k not in ("anchors", "anchor_rate", "anchor_score")}
+        return (
+            m["model"],
+            m["dataset"],
+            m["latent_dim"],
+            m["seed"],
+            m["epochs"],
+            str(sorted(cfg.items())),
+            str(m.get("training")),
+        )
+
+    want = recipe(entry.meta)
+    for e in entries:
+        if e.path != entry.path and not e.meta["config"].get("anchors") and recipe(e.meta) == want:
+            return e
+    return None

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
-    t.add_argument("--anchor-rate", type=float, default=1.0)
+    t.add_argument("--anchor-rate", type=float, default=3.0, help="strength of the anchor pull (default 3)")
     t.add_argument("--out", required=True, type=Path)
     t.set_defaults(func=cmd_train)
 

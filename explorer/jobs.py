@@ -28,7 +28,7 @@ from explorer.storage import atomic_write_json, home_dir
 # Job kind -> "module:function". The function takes (params: dict, reporter: Reporter).
 JOB_KINDS = {
     "projection": "explorer.projection:projection_job",
-    "train": "explorer.pipeline:train_job",
+    "train": "explorer.trainjob:train_job",
 }
 ACTIVE = ("queued", "running")
 

@@ -12,8 +12,10 @@ from explorer.checkpoint import build_metadata, save_checkpoint
 from explorer.data import Dataset, load_dataset
 from explorer.device import pick_device
 from explorer.errors import ConfigError
-from explorer.models import get_model_class
+from explorer.models import BaseVAE, get_model_class
 from explorer.train import Progress, TrainSettings, make_model, train
+
+DEFAULT_ANCHOR_RATE = 3.0  # 5 epochs, z=2, donut/stick: cos(mean_1 - mean_0, (1,1)) 0.96-0.99 over seeds
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class RunSpec:
 
             specs = anchor_specs(self.anchors, ds, int(cfg.get("latent_dim", 2)))
             cfg["anchors"] = [{"name": a.name, "prototype": list(a.prototype), "target": list(a.target)} for a in specs]
-            cfg["anchor_rate"] = self.anchor_rate if self.anchor_rate > 0 else 1.0
+            cfg["anchor_rate"] = self.anchor_rate if self.anchor_rate > 0 else DEFAULT_ANCHOR_RATE
         get_model_class(self.model).config_cls.from_dict(cfg)  # validate early
         return cfg
 
@@ -45,10 +47,13 @@ def train_run(
     out: str | Path | None = None,
     should_stop: Callable[[], bool] | None = None,
     data_dir: str | None = None,
+    on_epoch: Callable[[BaseVAE, Dataset, Progress], None] | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> Iterator[Progress]:
     """Load data, build the model, run the training loop, and save the checkpoint to ``out``.
 
     Yields the loop's events, then one ``saved`` event whose metrics are the test metrics.
+    ``on_epoch(model, dataset, progress)`` is called after each epoch (snapshots for the UI).
     """
     ds = load_dataset(spec.dataset, data_dir)
     cfg = spec.model_config(ds)
@@ -56,6 +61,8 @@ def train_run(
     last: Progress | None = None
     for p in train(model, ds.train, ds.test, spec.settings, should_stop, pick_device()):
         last = p
+        if p.event == "epoch" and on_epoch is not None:
+            on_epoch(model, ds, p)
         yield p
     assert last is not None
     if not last.history:
@@ -72,7 +79,8 @@ def train_run(
         test_metrics=test_metrics,
         training=spec.settings.to_dict(),
         stopped_early=last.stopped,
-        anchors=[a for a in spec.anchors],
+        anchors=list(spec.anchors),
+        **(extra_meta or {}),
     )
     if out is not None:
         save_checkpoint(model, out, meta)

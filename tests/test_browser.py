@@ -67,7 +67,7 @@ def test_latent_map_click_shows_digit_and_reconstruction(page, app_url):
     page.screenshot(path=str(SHOTS / "latent-map-click.png"), full_page=True)
 
 
-@pytest.mark.parametrize("path", ["traverse", "generate", "latent-map"])
+@pytest.mark.parametrize("path", ["traverse", "generate", "latent-map", "anchors"])
 def test_deep_links_render_without_exceptions(page, app_url, path):
     page.goto(f"{app_url}/{path}")
     wait_idle(page)

@@ -86,3 +86,31 @@ def test_interactive_jobs_go_ahead_of_background_ones(tmp_path):
     runner.stop(busy)
     for job in (busy, user, warm):
         runner.wait(job, timeout=60)
+
+
+def test_train_job_writes_snapshots_and_a_checkpoint(runner):
+    import json
+
+    import numpy as np
+
+    from explorer.catalog import runs_dir
+    from explorer.checkpoint import load_checkpoint
+    from explorer.pipeline import RunSpec
+    from explorer.train import TrainSettings
+    from explorer.trainjob import spec_to_dict
+
+    spec = RunSpec(
+        model="vae-mlp", dataset="digits", config={"latent_dim": 3}, settings=TrainSettings(epochs=2, batch_size=64)
+    )
+    job = runner.submit("train", {"spec": spec_to_dict(spec), "name": "job-test"})
+    st = runner.wait(job, timeout=120)
+    assert st.state == "done", st.error
+    d = runner.job_dir(job)
+    snap = np.load(d / "epoch_002.npz")
+    assert snap["embedding"].shape == (360, 2) and snap["recons"].shape == (8, 1, 8, 8)
+    curves = json.loads((d / "curves.json").read_text())
+    assert len(curves["step"]) == len(curves["total"]) == 2 * 23
+    model, meta = load_checkpoint(runs_dir() / "job-test.safetensors")
+    assert (
+        meta["epochs"] == 2 and meta["name"] == "job-test" and st.extra["checkpoint"].endswith("job-test.safetensors")
+    )

@@ -1,0 +1,93 @@
+"""Figures for anchored models: which region each anchor claims, scores, targets, comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer.anchors import scores_of
+from explorer.mapview import PALETTE
+from explorer.models import BaseVAE
+from explorer.traverse import decode_codes
+
+ANCHOR_RGB = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189)]  # anchor k: region, star and score colour
+REGION_COLORS = [f"rgba({r},{g},{b},0.18)" for r, g, b in ANCHOR_RGB]
+
+
+def anchor_color(k: int) -> str:
+    r, g, b = ANCHOR_RGB[k % len(ANCHOR_RGB)]
+    return f"rgb({r},{g},{b})"
+
+
+@torch.no_grad()
+def claimed_regions(model: BaseVAE, protos: torch.Tensor, extent: float = 4.0, side: int = 41,
+                    kind: str = "overlap") -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Decode a lattice over [-extent, extent]^2 (a 2-D latent) and score each decoded image.
+
+    Returns the axis values (side,), the winning anchor per cell (side, side) and the scores (side, side, K).
+    """
+    axis = np.linspace(-extent, extent, side, dtype=np.float32)
+    gx, gy = np.meshgrid(axis, axis)  # row = y, col = x
+    z = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))
+    scores = scores_of(decode_codes(model, z), protos, kind).numpy().reshape(side, side, -1)
+    return axis, scores.argmax(-1), scores
+
+
+def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray, names: list[str],
+                  regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
+                  height: int = 480) -> go.Figure:  # fmt: skip
+    """Codes coloured by their anchor score (first minus second anchor, or the top score), targets as stars,
+    and, when given, the region each anchor claims as a tinted background."""
+    fig = go.Figure()
+    if regions is not None:
+        axis, win, _ = regions
+        k = len(names)
+        scale = (
+            [[i / max(1, k - 1), REGION_COLORS[i % len(REGION_COLORS)]] for i in range(k)]
+            if k > 1
+            else [[0, REGION_COLORS[0]], [1, REGION_COLORS[0]]]
+        )
+        fig.add_heatmap(
+            x=axis, y=axis, z=win, colorscale=scale, showscale=False, hoverinfo="skip", zmin=0, zmax=max(1, k - 1)
+        )
+    if data_scores.shape[1] >= 2:
+        color, label = data_scores[:, 0] - data_scores[:, 1], f"{names[0]} − {names[1]} score"
+    else:
+        color, label = data_scores[:, 0], f"{names[0]} score"
+    fig.add_scattergl(x=mu2[:, 0], y=mu2[:, 1], mode="markers", name="test images", showlegend=False,
+                      marker={"size": 4, "color": color, "colorscale": "RdBu_r", "cmid": 0, "showscale": True,
+                              "colorbar": {"title": {"text": label, "side": "right"}}},
+                      hovertemplate="score %{marker.color:.3f}<extra></extra>")  # fmt: skip
+    for i, name in enumerate(names):
+        fig.add_scatter(x=[targets2[i, 0]], y=[targets2[i, 1]], mode="markers+text", name=f"target: {name}",
+                        text=[name], textposition="top center",
+                        marker={"symbol": "star", "size": 18, "color": anchor_color(i), "line": {"color": "black", "width": 1}})  # fmt: skip
+    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.08}, plot_bgcolor="white")  # fmt: skip
+    return fig
+
+
+def class_map_figure(mu2: np.ndarray, labels: np.ndarray, targets2: np.ndarray, names: list[str], title: str,
+                     class_names: tuple[str, ...], height: int = 420) -> go.Figure:  # fmt: skip
+    """Codes coloured by class with the anchor targets: for setting anchored against plain."""
+    fig = go.Figure()
+    for c in np.unique(labels):
+        rows = labels == c
+        fig.add_scattergl(x=mu2[rows, 0], y=mu2[rows, 1], mode="markers", name=class_names[c] if c < len(class_names) else str(c),
+                          marker={"size": 4, "color": PALETTE[c % len(PALETTE)]})  # fmt: skip
+    fig.add_scatter(x=targets2[:, 0], y=targets2[:, 1], mode="markers+text", text=names, textposition="top center",
+                    name="anchor targets", marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}})  # fmt: skip
+    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, plot_bgcolor="white")
+    return fig
+
+
+def distance_figure(names: list[str], anchored: list[float], plain: list[float] | None) -> go.Figure:
+    """Mean distance of each anchor's top-scored images to its target, with and without anchors."""
+    fig = go.Figure()
+    fig.add_bar(x=names, y=anchored, name="anchored model", marker_color="#4f46e5")
+    if plain is not None:
+        fig.add_bar(x=names, y=plain, name="same model without anchors", marker_color="#9ca3af")
+    fig.update_layout(height=300, barmode="group", yaxis_title="mean distance to target", margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    return fig
