@@ -13,6 +13,7 @@ nav = st.navigation(
         st.Page("pages/traverse.py", title="Traverse", icon=":material/tune:", url_path="traverse"),
         st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate"),
         st.Page("pages/anchors.py", title="Anchors", icon=":material/anchor:", url_path="anchors"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ]
 )
 ui.sidebar_ui()

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer.anchors import scores_of
-from explorer.mapview import PALETTE
+from explorer.mapview import class_scatter
 from explorer.models import BaseVAE
 from explorer.traverse import decode_codes
 
@@ -71,14 +71,9 @@ def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray
 def class_map_figure(mu2: np.ndarray, labels: np.ndarray, targets2: np.ndarray, names: list[str], title: str,
                      class_names: tuple[str, ...], height: int = 420) -> go.Figure:  # fmt: skip
     """Codes coloured by class with the anchor targets: for setting anchored against plain."""
-    fig = go.Figure()
-    for c in np.unique(labels):
-        rows = labels == c
-        fig.add_scattergl(x=mu2[rows, 0], y=mu2[rows, 1], mode="markers", name=class_names[c] if c < len(class_names) else str(c),
-                          marker={"size": 4, "color": PALETTE[c % len(PALETTE)]})  # fmt: skip
+    fig = class_scatter(mu2, labels, class_names, title, height)
     fig.add_scatter(x=targets2[:, 0], y=targets2[:, 1], mode="markers+text", text=names, textposition="top center",
                     name="anchor targets", marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}})  # fmt: skip
-    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, plot_bgcolor="white")
     return fig
 
 

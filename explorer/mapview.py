@@ -153,3 +153,16 @@ def code_figure(mu: np.ndarray, logvar: np.ndarray, order: list[int] | None = No
         title={"text": "μ ± σ per dimension", "font": {"size": 13}},
     )
     return fig
+
+
+def class_scatter(emb: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], title: str = "",
+                  height: int = 420, size: int = 4) -> go.Figure:  # fmt: skip
+    """A plain 2-D scatter of points coloured by class."""
+    fig = go.Figure()
+    for c in np.unique(labels):
+        rows = labels == c
+        fig.add_scattergl(x=emb[rows, 0], y=emb[rows, 1], mode="markers", name=class_names[c] if c < len(class_names) else str(c),
+                          marker={"size": size, "color": class_color(int(c))})  # fmt: skip
+    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+                      plot_bgcolor="white", legend={"itemsizing": "constant"})  # fmt: skip
+    return fig

@@ -87,3 +87,23 @@ def test_traverse_arrow_key_updates_image(page, app_url):
     page.keyboard.press("ArrowRight")
     page.wait_for_function(f"(b) => {{ const s = ({js})(); return s && s !== b; }}", arg=before, timeout=20_000)
     assert not exceptions(page)
+
+
+def test_live_training_ends_with_model_in_picker(page, app_url):
+    page.goto(f"{app_url}/train")
+    wait_idle(page)
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("3")
+    epochs.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("() => document.body.innerText.includes('Finished:')", timeout=180_000)
+    wait_idle(page)
+    body = page.inner_text("body")
+    assert "epoch 3" in body and "8 test images (top) and their reconstructions" in body
+    assert page.query_selector_all(".js-plotly-plot"), "curves and latent map are drawn"
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    options = [o.inner_text() for o in page.get_by_role("option").all()]
+    page.keyboard.press("Escape")
+    assert any(o.startswith("vae-mlp-z2-mnist-") for o in options), options
+    assert not exceptions(page)

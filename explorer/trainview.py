@@ -1,0 +1,74 @@
+"""Reading a training job's folder, and its figures (no streamlit here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+
+TERM_COLORS = {"total": "#1f77b4", "recon": "#ff7f0e", "kl": "#2ca02c", "anchor": "#d62728"}
+
+
+@dataclass
+class RunView:
+    """What a training job has written so far."""
+
+    curves: dict[str, list[float]] = field(default_factory=dict)  # per step
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch
+    snapshot: dict[str, np.ndarray] | None = None  # the latest epoch's latent map and reconstructions
+    snapshot_epoch: int = 0
+
+
+def _json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def read_run(job_dir: Path) -> RunView:
+    """Load curves, history and the newest epoch snapshot (files are written atomically)."""
+    view = RunView(_json(job_dir / "curves.json", {}), _json(job_dir / "history.json", []))
+    snaps = sorted(job_dir.glob("epoch_*.npz"))
+    if snaps:
+        try:
+            with np.load(snaps[-1], allow_pickle=False) as z:
+                view.snapshot = {k: z[k] for k in z.files}
+            view.snapshot_epoch = int(snaps[-1].stem.split("_")[1])
+        except (OSError, ValueError):
+            pass
+    return view
+
+
+def curves_figure(view: RunView, by: str = "step", smooth: int = 10) -> go.Figure:
+    """Loss terms by optimiser step (train, smoothed) or by epoch (train solid, test dashed)."""
+    fig = go.Figure()
+    if by == "step":
+        steps = view.curves.get("step", [])
+        for term, color in TERM_COLORS.items():
+            ys = view.curves.get(term)
+            if not ys:
+                continue
+            y = np.asarray(ys, dtype=float)
+            if smooth > 1 and len(y) >= smooth:
+                y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+                x = steps[smooth - 1 :]
+            else:
+                x = steps
+            fig.add_scatter(x=x, y=y, name=f"train {term}", line={"color": color})
+        fig.update_xaxes(title="step")
+    else:
+        epochs = [r["epoch"] for r in view.history]
+        for term, color in TERM_COLORS.items():
+            for part, dash in (("train", "solid"), ("test", "dash")):
+                key = f"{part}_{term}"
+                if view.history and key in view.history[0]:
+                    fig.add_scatter(x=epochs, y=[r[key] for r in view.history], name=f"{part} {term}",
+                                    line={"color": color, "dash": dash}, mode="lines+markers")  # fmt: skip
+        fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_layout(height=320, yaxis_title="nats per image", margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      legend={"orientation": "h", "y": -0.3})  # fmt: skip
+    return fig

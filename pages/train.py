@@ -1,0 +1,191 @@
+"""Train: a VAE trains live in a worker process while the page shows curves, maps and reconstructions."""
+
+import time
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from explorer import ui
+from explorer.anchors import BUILTIN
+from explorer.data import DATASET_NAMES
+from explorer.errors import ExplorerError
+from explorer.generate import prior_samples
+from explorer.mapview import class_scatter
+from explorer.models import model_names
+from explorer.pipeline import DEFAULT_ANCHOR_RATE, RunSpec
+from explorer.train import TrainSettings
+from explorer.trainjob import spec_to_dict
+from explorer.trainview import curves_figure, read_run
+
+P = "train_"
+
+ui.page_header("Train a VAE")
+runner = ui.job_runner()
+
+
+def settings_ui() -> RunSpec:
+    """The run's settings as a RunSpec (validated when submitted)."""
+    c1, c2, c3, c4 = st.columns(4)
+    dataset = c1.selectbox("Dataset", DATASET_NAMES, key=P + "dataset")
+    kinds = model_names()
+    model = c2.selectbox("Model", kinds, index=kinds.index("vae-mlp"), key=P + "model")
+    latent = c3.slider("Latent size", 1, 64, 2, key=P + "z")
+    recon = c4.radio("Reconstruction loss", ["bce", "mse"], horizontal=True, key=P + "recon")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    beta = c1.number_input("β (KL weight)", 0.0, 100.0, 1.0, 0.5, key=P + "beta", disabled=model == "ae-mlp")
+    epochs = c2.number_input("Epochs", 1, 200, 5, key=P + "epochs")
+    batch = c3.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key=P + "batch")
+    lr = c4.select_slider(
+        "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, key=P + "lr", format_func=lambda v: f"{v:g}"
+    )
+    seed = c5.number_input("Seed", 0, 100_000, 0, key=P + "seed")
+    anchors = st.multiselect("Anchors (optional)", list(BUILTIN) + [f"class:{k}" for k in range(10)], key=P + "anchors",
+                             help="Pull images that look like each prototype towards a target region. See the Anchors page.")  # fmt: skip
+    rate = st.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate") if anchors else 0.0
+    return RunSpec(model, dataset, {"latent_dim": int(latent), "beta": float(beta), "recon": recon},
+                   TrainSettings(int(epochs), int(batch), float(lr), int(seed)), tuple(anchors), rate)  # fmt: skip
+
+
+def submit(spec: RunSpec, name: str) -> str | None:
+    """Validate and queue a run; shows the error and returns None if the settings are bad."""
+    try:
+        spec.model_config(ui.cached_dataset(spec.dataset))
+    except ExplorerError as exc:
+        st.error(f"Cannot start: {exc}")
+        return None
+    return runner.submit("train", {"spec": spec_to_dict(spec), "name": name})
+
+
+def run_name(spec: RunSpec, tag: str = "") -> str:
+    return f"{spec.model}-z{spec.config['latent_dim']}-{spec.dataset}{tag}-{time.strftime('%m%d-%H%M%S')}"
+
+
+with st.container(border=True):
+    spec = settings_ui()
+    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+    if b1.button("Start training", type="primary", icon=":material/play_arrow:", key=P + "start"):
+        if job := submit(spec, run_name(spec)):
+            st.session_state[P + "job"] = job
+    if b2.button("β sweep: 0.5, 1, 4", icon=":material/compare:", key=P + "beta_sweep",
+                 help="Trains the same model three times with β = 0.5, 1 and 4, same seed."):  # fmt: skip
+        jobs = {f"β = {b:g}": submit(RunSpec(spec.model if spec.model != "ae-mlp" else "vae-mlp", spec.dataset,
+                                             {**spec.config, "beta": b}, spec.settings), run_name(spec, f"-beta{b:g}"))
+                for b in (0.5, 1.0, 4.0)}  # fmt: skip
+        st.session_state[P + "group"] = {"kind": "beta", "jobs": jobs}
+    if b3.button("AE against VAE", icon=":material/compare_arrows:", key=P + "aevae",
+                 help="Trains ae-mlp and vae-mlp with a 2-D latent, same seed."):  # fmt: skip
+        base = {**spec.config, "latent_dim": 2, "beta": 1.0}
+        jobs = {k: submit(RunSpec(k, spec.dataset, base, spec.settings), run_name(RunSpec(k, spec.dataset, base), "-cmp"))
+                for k in ("ae-mlp", "vae-mlp")}  # fmt: skip
+        st.session_state[P + "group"] = {"kind": "aevae", "jobs": jobs}
+
+
+def snapshot_ui(job_id: str, class_names: tuple[str, ...], height: int = 380, title: str = "") -> None:
+    view = read_run(runner.job_dir(job_id))
+    if view.snapshot is None:
+        st.caption("The latent map appears after the first epoch.")
+        return
+    s = view.snapshot
+    st.plotly_chart(class_scatter(s["embedding"], s["labels"], class_names, title or f"epoch {view.snapshot_epoch}", height),
+                    key=f"{P}map_{job_id}_{view.snapshot_epoch}")  # fmt: skip
+    ui.show_grid(torch.cat([torch.from_numpy(s["originals"]), torch.from_numpy(s["recons"])]), nrow=8, scale=2,
+                 caption="8 test images (top) and their reconstructions (bottom)")  # fmt: skip
+
+
+def finished_ui(status, job_id: str) -> None:
+    ckpt = (status.extra or {}).get("checkpoint")
+    if not ckpt:
+        return
+    name = ckpt.rsplit("/", 1)[-1].removesuffix(".safetensors")
+    c1, c2 = st.columns([1, 1])
+    if c1.button(f"Explore {name}", icon=":material/visibility:", key=f"{P}use_{job_id}"):
+        st.session_state["sidebar_pending_model"] = name
+        st.rerun()
+    c2.download_button("Download checkpoint", lambda: open(ckpt, "rb").read(), f"{name}.safetensors", key=f"{P}dl_{job_id}",
+                       icon=":material/download:")  # fmt: skip
+    if status.extra.get("stopped_early"):
+        st.caption("Stopped early: the checkpoint holds the last completed epoch.")
+
+
+job_id = st.session_state.get(P + "job")
+if job_id:
+    st.subheader("This run")
+
+    @st.fragment(run_every=1.0)
+    def live() -> None:
+        status = runner.status(job_id)
+        if status is None:
+            st.warning("This run's files are gone.")
+            return
+        if ui.job_progress_ui(status, key=P + "stop"):
+            runner.stop(job_id)
+        class_names = ui.cached_dataset(st.session_state.get(P + "dataset", "mnist")).class_names
+        left, right = st.columns([3, 2], gap="large")
+        view = read_run(runner.job_dir(job_id))
+        with left:
+            by = st.radio("Curves by", ["step", "epoch"], horizontal=True, key=P + "by")
+            if view.curves or view.history:
+                st.plotly_chart(curves_figure(view, by), key=f"{P}curves")
+        with right:
+            snapshot_ui(job_id, class_names)
+        if status.state == "done" or (status.state == "stopped" and status.extra and status.extra.get("checkpoint")):
+            if st.session_state.get(P + "announced") != job_id:  # once: a full rerun refreshes the sidebar's picker
+                st.session_state[P + "announced"] = job_id
+                st.rerun(scope="app")
+            st.success(f"Finished: {status.message}. The model is now in the sidebar's picker for every page.")
+            finished_ui(status, job_id)
+
+    live()
+
+group = st.session_state.get(P + "group")
+if group:
+    st.subheader("β sweep" if group["kind"] == "beta" else "Autoencoder against VAE")
+    ds_names = ui.cached_dataset(st.session_state.get(P + "dataset", "mnist")).class_names
+
+    @st.fragment(run_every=2.0)
+    def compare() -> None:
+        cols = st.columns(len(group["jobs"]))
+        for col, (label, jid) in zip(cols, group["jobs"].items()):
+            with col:
+                st.markdown(f"**{label}**")
+                status = runner.status(jid) if jid else None
+                if status is None:
+                    continue
+                if status.active or status.state == "failed":
+                    ui.job_progress_ui(status, key=f"{P}stop_{jid}", stoppable=False)
+                snapshot_ui(jid, ds_names, height=300, title=" ")
+                hist = read_run(runner.job_dir(jid)).history
+                if hist:
+                    st.caption(f"test recon {hist[-1]['test_recon']:.1f} · KL {hist[-1]['test_kl']:.2f} nats")
+                ckpt = (status.extra or {}).get("checkpoint")
+                if group["kind"] == "aevae" and status.state == "done" and ckpt:
+                    model, _ = ui.cached_model(ckpt, Path(ckpt).stat().st_mtime_ns)
+                    ui.show_grid(
+                        prior_samples(model, 32, seed=0)[0], nrow=8, scale=2, caption="decoded from z ~ N(0, I)"
+                    )
+
+    compare()
+    if group["kind"] == "aevae":
+        st.caption("The autoencoder's codes are not pulled towards N(0, I): its map has gaps and an arbitrary "
+                   "scale, so points drawn from the prior often decode to nothing recognisable. The VAE's KL "
+                   "term fills the prior's space, so its samples look like digits.")  # fmt: skip
+    else:
+        st.caption("Higher β weighs the KL term more: codes crowd towards the prior, dimensions collapse, "
+                   "reconstructions blur, and the KL falls while the reconstruction error rises.")  # fmt: skip
+
+with st.expander("Recent runs on this server"):
+    for s in runner.jobs("train")[:10]:
+        st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
+
+ui.explainer(
+    "The ELBO and what each curve means",
+    "A VAE maximises the evidence lower bound (ELBO) on log p(x). We plot its negative, in nats per image:\n\n"
+    "$$-\\mathrm{ELBO} = \\underbrace{-\\mathbb{E}_{q(z|x)} \\log p(x|z)}_{\\text{recon}} + "
+    "\\underbrace{\\mathrm{KL}(q(z|x)\\,\\|\\,p(z))}_{\\text{KL}}$$\n\n"
+    "- **recon** falls as the decoder learns to redraw images from their codes.\n"
+    "- **KL** measures how far each posterior is from the prior N(0, I): the information the code carries. "
+    "It usually rises early (codes spread out to carry information) and then settles.\n"
+    "- **total** is recon + β·KL, what training minimises. Test curves (dashed) above train curves "
+    "mean the model generalises less well; a growing gap means overfitting.",
+)
