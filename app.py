@@ -12,6 +12,7 @@ nav = st.navigation(
         st.Page("pages/latent-map.py", title="Latent map", icon=":material/scatter_plot:", url_path="latent-map"),
         st.Page("pages/traverse.py", title="Traverse", icon=":material/tune:", url_path="traverse"),
         st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate"),
+        st.Page("pages/arithmetic.py", title="Arithmetic", icon=":material/calculate:", url_path="arithmetic"),
         st.Page("pages/anchors.py", title="Anchors", icon=":material/anchor:", url_path="anchors"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ]

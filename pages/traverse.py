@@ -4,6 +4,7 @@ import streamlit as st
 import torch
 
 from explorer import ui
+from explorer.arithmetic import load_vectors
 from explorer.traverse import code_of, decode_codes, gif_bytes, prior_code, traversal_grid, traversal_values
 from explorer.viz import image_grid, png_bytes
 
@@ -41,6 +42,9 @@ with st.container(border=True):
         st.caption("Sliders are ordered by each dimension's average KL (nats): the most informative first.")
 
 shown = order if (show_all or zdim <= 16) else order[:16]
+vectors = load_vectors(
+    ui.checkpoint_hash(str(cur.entry.path), cur.entry.path.stat().st_mtime_ns), zdim
+)  # from Arithmetic
 keys = {d: f"{P}z{d}" for d in range(zdim)}
 sig = f"{cur.entry.name}|{cur.dataset.name}|{sig}|{span}"
 
@@ -56,7 +60,11 @@ if st.session_state.get(P + "sig") != sig:  # a new start code resets the slider
 
 
 def current_code() -> torch.Tensor:
-    return torch.tensor([st.session_state.get(keys[d], float(z0[d])) for d in range(zdim)])
+    """The sliders' code plus each saved attribute vector times its strength slider."""
+    z = torch.tensor([st.session_state.get(keys[d], float(z0[d])) for d in range(zdim)])
+    for name, v in vectors.items():
+        z = z + st.session_state.get(f"{P}vec_{name}", 0.0) * torch.from_numpy(v)
+    return z
 
 
 @st.fragment
@@ -67,6 +75,16 @@ def live_decoder() -> None:
         cols = st.columns(2)
         for i, d in enumerate(shown):
             cols[i % 2].slider(f"z{d} · KL {kl[d]:.2f}", -span, span, step=0.05, key=keys[d])
+        for name in vectors:  # saved on the Arithmetic page
+            st.slider(
+                f"vector: {name}",
+                -3.0,
+                3.0,
+                0.0,
+                0.05,
+                key=f"{P}vec_{name}",
+                help="Adds strength × this attribute vector",
+            )
     z = current_code()
     with right:
         ui.show_image(decode_codes(model, z[None], y)[0], width=280, caption="decode(z)")

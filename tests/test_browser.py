@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
-from tests.plotly_click import click_point
+from tests.plotly_click import box_select, click_point
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
 SHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS", Path(__file__).resolve().parents[1] / "screens"))
@@ -67,7 +67,7 @@ def test_latent_map_click_shows_digit_and_reconstruction(page, app_url):
     page.screenshot(path=str(SHOTS / "latent-map-click.png"), full_page=True)
 
 
-@pytest.mark.parametrize("path", ["traverse", "generate", "latent-map", "anchors"])
+@pytest.mark.parametrize("path", ["traverse", "generate", "latent-map", "anchors", "arithmetic", "train"])
 def test_deep_links_render_without_exceptions(page, app_url, path):
     page.goto(f"{app_url}/{path}")
     wait_idle(page)
@@ -106,4 +106,49 @@ def test_live_training_ends_with_model_in_picker(page, app_url):
     options = [o.inner_text() for o in page.get_by_role("option").all()]
     page.keyboard.press("Escape")
     assert any(o.startswith("vae-mlp-z2-mnist-") for o in options), options
+    assert not exceptions(page)
+
+
+def test_arithmetic_seven_minus_one_plus_four(page, app_url):
+    page.goto(f"{app_url}/arithmetic")
+    wait_idle(page)
+    page.wait_for_selector("text=decode(z_A − z_B + z_C)", timeout=60_000)
+    captions = [c.inner_text() for c in page.query_selector_all("[data-testid='stImageCaption']")]
+    assert {"decode(z_A) · 7", "decode(z_B) · 1", "decode(z_C) · 4"} <= set(captions), captions
+    assert "The 5 real test images nearest to the result in latent space" in page.inner_text("body")
+    assert not exceptions(page)
+    page.screenshot(path=str(SHOTS / "arithmetic.png"), full_page=True)
+
+
+def test_attribute_vector_from_a_box_selection_on_the_map(page, app_url):
+    page.goto(f"{app_url}/latent-map")
+    wait_idle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    wait_idle(page)
+    box_select(page, "1")
+    page.wait_for_function("() => document.body.innerText.includes('points selected')", timeout=20_000)
+    n = int(page.inner_text("[data-testid='stAlertContentSuccess']").split(" points")[0].replace(",", ""))
+    assert n > 1
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Arithmetic").click()  # same session, selection kept
+    wait_idle(page)
+    page.get_by_role("tab", name="Attribute vectors").click()
+    page.wait_for_function("() => document.body.innerText.includes('A has')", timeout=30_000)
+    body = page.inner_text("body")
+    assert f"A has {n} images" in body, body[:2000]
+    captions = [c.inner_text() for c in page.query_selector_all("[data-testid='stImageCaption']")]
+    assert "decode(z + 1·v)" in captions and "strength −2 … +2" in captions
+    assert not exceptions(page)
+
+
+def test_interpolation_strips_differ(page, app_url):
+    page.goto(f"{app_url}/arithmetic")
+    wait_idle(page)
+    page.get_by_role("tab", name="Interpolation").click()
+    page.wait_for_selector("text=slerp interpolation", timeout=30_000)
+    srcs = {}
+    for img in page.query_selector_all("[data-testid='stImage']"):
+        cap = img.inner_text()
+        if cap in ("linear interpolation", "slerp interpolation"):
+            srcs[cap] = img.query_selector("img").get_attribute("src")
+    assert len(srcs) == 2 and srcs["linear interpolation"] != srcs["slerp interpolation"]
     assert not exceptions(page)

@@ -69,3 +69,11 @@ def ready_projection(key: str):
     if proj is None:  # damaged on disk: forget it so it is recomputed
         _cached_projection.clear()
     return proj
+
+
+@st.cache_data(max_entries=16, show_spinner="Encoding…")
+def cached_codes(path: str, stamp: int, dataset: str, split: str = "test"):
+    """Posterior means (N, z) of a split, as numpy."""
+    from explorer.evaluate import encode_split
+
+    return encode_split(cached_model(path, stamp)[0], cached_dataset(dataset).split(split))[0]

@@ -57,18 +57,23 @@ def model_summary(cur: Current) -> None:
         st.json(m, expanded=False)
 
 
-def image_picker(split: Split, class_names: tuple[str, ...], key: str, label: str = "Image",
-                 default_class: int = 0, default_index: int = 0) -> int:  # fmt: skip
-    """Pick one image of a split by index or at random from a class; returns its index."""
-    how = st.radio(f"{label}: pick", ["random from a class", "by index"], horizontal=True, key=f"{key}_how",
-                   label_visibility="collapsed")  # fmt: skip
+def image_picker(split: Split, class_names: tuple[str, ...], key: str, label: str = "Image", default_class: int = 0,
+                 default_index: int = 0, selection: list[int] | None = None) -> int:  # fmt: skip
+    """Pick one image of a split: at random from a class, by index, or from a latent-map selection."""
+    modes = ["random from a class", "by index"] + (["from the map selection"] if selection else [])
+    how = st.radio(f"{label}: pick", modes, horizontal=True, key=f"{key}_how", label_visibility="collapsed")
     if how == "by index":
         return int(st.number_input(f"{label} index", 0, len(split) - 1, default_index, key=f"{key}_index"))
+    if how == "from the map selection" and selection:
+        fmt = lambda i: f"{i} ({class_names[int(split.labels[i])]})"  # noqa: E731
+        return int(
+            st.selectbox(f"{label} from the {len(selection)} selected", selection, key=f"{key}_sel", format_func=fmt)
+        )
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     present = sorted(set(split.labels.tolist()))
     cls = c1.selectbox(f"{label} class", present, index=present.index(default_class) if default_class in present else 0,
                        key=f"{key}_class", format_func=lambda c: class_names[c] if c < len(class_names) else str(c))  # fmt: skip
     draw_key = f"{key}_draw"
-    if c2.button("Another", key=f"{key}_another", icon=":material/shuffle:"):
+    if c2.button(":material/shuffle:", key=f"{key}_another", help="Another random image of this class"):
         st.session_state[draw_key] = st.session_state.get(draw_key, 0) + 1
     return pick_index(split, int(cls), st.session_state.get(draw_key, 0))
