@@ -15,6 +15,7 @@ nav = st.navigation(
         st.Page("pages/arithmetic.py", title="Arithmetic", icon=":material/calculate:", url_path="arithmetic"),
         st.Page("pages/anchors.py", title="Anchors", icon=":material/anchor:", url_path="anchors"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page("pages/shared.py", title="Shared space", icon=":material/join:", url_path="shared"),
     ]
 )
 ui.sidebar_ui()

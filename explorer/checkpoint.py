@@ -226,3 +226,16 @@ def model_from_bytes(data: bytes, name: str = "checkpoint", device: torch.device
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
     """Load a checkpoint file: (model in eval mode on ``device``, metadata)."""
     return model_from_bytes(_read_file(path), Path(path).name, device)
+
+
+def load_for_use(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
+    """``load_checkpoint``, then attach the training dataset for models whose loss needs it."""
+    model, meta = load_checkpoint(path, device)
+    if model.needs_dataset:
+        from explorer.data import load_dataset
+
+        try:
+            model.attach(load_dataset(meta["dataset"]))
+        except ExplorerError as exc:
+            raise CheckpointError(f"{Path(path).name}: {exc}") from None
+    return model, meta

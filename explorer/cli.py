@@ -27,6 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = {"latent_dim": args.latent_dim, "beta": args.beta, "recon": args.recon}
     if args.hidden:
         config["hidden"] = [int(h) for h in args.hidden.split(",")]
+    for key in ("fusion", "cca_weight", "adv_weight"):  # joint-vae options; other models refuse them clearly
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
     anchors = tuple(a for a in (args.anchor or "").split(",") if a)
     spec = RunSpec(args.model, args.dataset, config,
                    TrainSettings(args.epochs, args.batch_size, args.lr, args.seed), anchors, args.anchor_rate)  # fmt: skip
@@ -43,10 +46,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     from explorer.catalog import resolve
-    from explorer.checkpoint import load_checkpoint
+    from explorer.checkpoint import load_for_use
     from explorer.device import pick_device
 
-    return load_checkpoint(resolve(args.checkpoint), pick_device())
+    return load_for_use(resolve(args.checkpoint), pick_device())
 
 
 def _dataset_for(args: argparse.Namespace, model, meta):
@@ -55,6 +58,8 @@ def _dataset_for(args: argparse.Namespace, model, meta):
     ds = load_dataset(args.dataset or meta["dataset"], args.data_dir)
     if ds.in_shape != model.config.in_shape:
         raise ExplorerError(f"{ds.name} has images {ds.in_shape}; this model takes {model.config.in_shape}")
+    if getattr(ds, "partner", None) is not None:
+        model.attach(ds)
     return ds
 
 
@@ -82,10 +87,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from explorer.storage import atomic_write_bytes
 
     model, meta = _load(args)
-    split = _dataset_for(args, model, meta).split(args.split)
-    mu, logvar = encode_split(model, split)
+    ds = _dataset_for(args, model, meta)
+    if args.modality:
+        from explorer.shared import encode_modality
+
+        mu, logvar, labels = encode_modality(model, ds, args.modality, args.split)
+    else:
+        split = ds.split(args.split)
+        mu, logvar = encode_split(model, split)
+        labels = split.labels.numpy()
     buf = io.BytesIO()
-    np.savez(buf, mu=mu, logvar=logvar, labels=split.labels.numpy())
+    np.savez(buf, mu=mu, logvar=logvar, labels=labels)
     atomic_write_bytes(args.out, buf.getvalue())
     print(json.dumps({"out": str(args.out), "n": len(mu), "latent_dim": int(mu.shape[1])}))
     return 0
@@ -144,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
     t.add_argument("--anchor-rate", type=float, default=3.0, help="strength of the anchor pull (default 3)")
+    t.add_argument("--fusion", choices=["poe", "mean"], help="joint-vae: product of experts or mean")
+    t.add_argument("--cca-weight", type=float, help="joint-vae: weight of the correlation alignment term")
+    t.add_argument("--adv-weight", type=float, help="joint-vae: weight of the adversarial modality term")
     t.add_argument("--out", required=True, type=Path)
     t.set_defaults(func=cmd_train)
 
@@ -160,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         e.set_defaults(func=func)
         if name == "encode":
             e.add_argument("--split", choices=["train", "test", "all"], default="test")
+            e.add_argument("--modality", help="joint-vae: encode one modality alone (e.g. mnist, fashion-mnist, label)")
             e.add_argument("--out", required=True, type=Path)
 
     m = sub.add_parser("embed", help="a 2-D/3-D map of the latent codes (cached)")

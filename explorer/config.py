@@ -155,3 +155,33 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if type(value) is not type(default):
         raise ConfigError(f"{key} must be {type(default).__name__}, got {type(value).__name__}")
     return value
+
+
+@dataclass(frozen=True)
+class JointConfig(ModelConfig):
+    """Two modalities, one encoder and decoder each, fused into one posterior."""
+
+    modalities: tuple[str, ...] = ("mnist", "fashion-mnist")
+    second: str = "image"  # "image" (sigmoid/BCE) or "label" (softmax/cross-entropy)
+    second_shape: tuple[int, ...] = (1, 28, 28)
+    hidden: tuple[int, ...] = (400,)
+    fusion: str = "poe"  # product of experts, or "mean" of means and log-variances
+    unimodal: bool = True  # add each modality's own ELBO (sub-sampled training)
+    cca_weight: float = 0.0  # correlation alignment between the modality-specific means
+    adv_weight: float = 0.0  # modality discriminator on the codes, through gradient reversal
+
+    def validate(self) -> None:
+        super().validate()
+        if len(self.modalities) != 2:
+            raise ConfigError("a joint model has exactly two modalities")
+        if self.second not in ("image", "label"):
+            raise ConfigError(f"second must be 'image' or 'label', got {self.second!r}")
+        if not self.second_shape or any(not isinstance(d, int) or d < 1 for d in self.second_shape):
+            raise ConfigError(f"bad second_shape {self.second_shape!r}")
+        if not self.hidden or any(not isinstance(h, int) or not 1 <= h <= 4096 for h in self.hidden):
+            raise ConfigError(f"hidden must be ints from 1 to 4096, got {self.hidden!r}")
+        if self.fusion not in ("poe", "mean"):
+            raise ConfigError(f"fusion must be 'poe' or 'mean', got {self.fusion!r}")
+        for w in (self.cca_weight, self.adv_weight):
+            if not _finite(w) or not 0 <= w <= 1000:
+                raise ConfigError("alignment weights must be numbers from 0 to 1000")

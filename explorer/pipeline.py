@@ -31,7 +31,7 @@ class RunSpec:
 
     def model_config(self, ds: Dataset) -> dict[str, Any]:
         """The model config: the user's fields plus what the dataset fixes."""
-        cfg = {"in_shape": list(ds.in_shape), "n_classes": max(1, ds.n_classes), **self.config}
+        cfg = {**get_model_class(self.model).dataset_config(ds), **self.config}
         if self.anchors:
             from explorer.anchors import anchor_specs
 
@@ -58,6 +58,7 @@ def train_run(
     ds = load_dataset(spec.dataset, data_dir)
     cfg = spec.model_config(ds)
     model = make_model(spec.model, cfg, spec.settings.seed)
+    model.attach(ds)
     last: Progress | None = None
     for p in train(model, ds.train, ds.test, spec.settings, should_stop, pick_device()):
         last = p

@@ -249,14 +249,14 @@ def get_or_compute(
     checkpoint: Path, dataset: str, p: ProjectionParams, n_jobs: int = 1, **kw: Any
 ) -> tuple[Projection, bool]:
     """The map from the cache, or computed and cached: (projection, was_cached)."""
-    from explorer.checkpoint import content_hash, load_checkpoint
+    from explorer.checkpoint import content_hash, load_for_use
     from explorer.data import load_dataset
 
     key = cache_key(content_hash(Path(checkpoint).read_bytes()), dataset, p)
     cached = load_cached(key)
     if cached is not None:
         return cached, True
-    model, meta = load_checkpoint(checkpoint)
+    model, meta = load_for_use(checkpoint)
     proj = compute_projection(model, load_dataset(dataset), p, n_jobs=n_jobs, **kw)
     proj.meta.update({"checkpoint": str(checkpoint), "dataset": dataset, "key": key})
     save_cached(key, proj)

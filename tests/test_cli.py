@@ -70,3 +70,23 @@ def test_pickles_refused_without_running(command, tmp_path):
 def test_bad_arguments_one_line(args):
     proc = run(*args, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_joint_vae_train_and_encode_each_modality(tmp_path):
+    ck = tmp_path / "joint.safetensors"
+    line = json.loads(run("train", "--dataset", "mnist+label", "--model", "joint-vae", "--latent-dim", "4", "--epochs", "1",
+                          "--fusion", "poe", "--cca-weight", "1", "--adv-weight", "0.5", "--out", str(ck)).stdout.splitlines()[-1])  # fmt: skip
+    assert {"unimodal", "cca", "adv"} <= set(line)
+    meta = json.loads(run("info", str(ck)).stdout)
+    assert meta["config"]["modalities"] == ["mnist", "label"] and meta["config"]["second"] == "label"
+    for modality, n in (("mnist", 1000), ("label", 1000)):
+        run("encode", str(ck), "--modality", modality, "--out", str(tmp_path / f"{modality}.npz"))
+        z = np.load(tmp_path / f"{modality}.npz")
+        assert z["mu"].shape == (n, 4) and z["labels"].shape == (n,)
+    bad = run("encode", str(ck), "--modality", "audio", "--out", str(tmp_path / "x.npz"), check=False)
+    assert bad.returncode == 2 and "modality must be one of" in bad.stderr
+
+
+def test_joint_options_refused_by_other_models():
+    proc = run("train", "--model", "vae-mlp", "--fusion", "mean", "--out", "x.safetensors", check=False)
+    assert proc.returncode == 2 and "unknown config keys" in proc.stderr

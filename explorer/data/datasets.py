@@ -186,6 +186,12 @@ def load_dataset(name: str, data_dir: str | None = None, download: bool = False)
         from explorer.data.npz import load_npz
 
         return load_npz(name)
+    if "+" in name:
+        from explorer.data.paired import PAIRED_NAMES, load_paired
+
+        if name not in PAIRED_NAMES:
+            raise DatasetError(f"unknown paired dataset {name!r}; choose {', '.join(PAIRED_NAMES)}")
+        return load_paired(name, lambda n: load_dataset(n, None, download))
     if name not in _LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; choose {', '.join(DATASET_NAMES)} or a .npz file")
     return _LOADERS[name](data_dir, download)

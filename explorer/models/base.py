@@ -39,6 +39,7 @@ class BaseVAE(nn.Module):
     config_cls: ClassVar[type[ModelConfig]] = ModelConfig
     conditional: ClassVar[bool] = False  # decoder and encoder take a one-hot class
     stochastic: ClassVar[bool] = True  # False for the plain autoencoder
+    needs_dataset: ClassVar[bool] = False  # True when the loss needs attach(dataset) first (joint VAE)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -61,6 +62,14 @@ class BaseVAE(nn.Module):
     def decode_logits(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """(B, z) -> pre-sigmoid pixels (B, C, H, W)."""
         raise NotImplementedError
+
+    @classmethod
+    def dataset_config(cls, ds: object) -> dict:
+        """Config fields fixed by the dataset (image shape, number of classes)."""
+        return {"in_shape": list(ds.in_shape), "n_classes": max(1, ds.n_classes)}  # type: ignore[attr-defined]
+
+    def attach(self, dataset: object) -> None:
+        """Hook for models that need more than images and labels from their dataset (the joint VAE)."""
 
     # --- shared behaviour --------------------------------------------------------------
     @property

@@ -1,0 +1,70 @@
+"""Shared latent spaces: encode one modality alone, cross-modal retrieval, alignment distances."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.models import BaseVAE
+
+
+def _second_split(ds: object, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The second modality's items and labels for a split of a paired dataset."""
+    partner = ds.partner  # type: ignore[attr-defined]
+    if partner.kind == "label":
+        labels = ds.split(split).labels  # type: ignore[attr-defined]
+        return torch.nn.functional.one_hot(labels, partner.shape[0]).float(), labels
+    parts = {"train": [partner.train], "test": [partner.test], "all": [partner.train, partner.test]}[split]
+    return torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts])
+
+
+@torch.no_grad()
+def encode_modality(model: BaseVAE, ds: object, modality: str, split: str = "test",
+                    batch: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Encode one modality alone: (mu, logvar, labels) as numpy."""
+    names = list(getattr(model.config, "modalities", ()))
+    if modality not in names or getattr(ds, "partner", None) is None:
+        raise ExplorerError(f"modality must be one of {names or ['(not a joint model)']} with its paired dataset")
+    index = names.index(modality)
+    if index == 0:
+        s = ds.split(split)  # type: ignore[attr-defined]
+        items, labels = s.images, s.labels
+    else:
+        items, labels = _second_split(ds, split)
+    mus, lvs = [], []
+    model.eval()
+    for i in range(0, len(items), batch):
+        mu, lv = model.encode_modality(index, items[i : i + batch].to(model.device))  # type: ignore[attr-defined]
+        mus.append(mu.cpu())
+        lvs.append(lv.cpu())
+    return torch.cat(mus).numpy(), torch.cat(lvs).numpy(), labels.numpy()
+
+
+def retrieval_accuracy(codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.ndarray, labels_b: np.ndarray) -> float:
+    """Top-1: how often the nearest code of the other modality has the same class."""
+    a, b = torch.from_numpy(codes_a), torch.from_numpy(codes_b)
+    nearest = torch.cat([torch.cdist(a[i : i + 1000], b).argmin(1) for i in range(0, len(a), 1000)])
+    return float((labels_b[nearest.numpy()] == labels_a).mean())
+
+
+def paired_distances(codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.ndarray, labels_b: np.ndarray,
+                     seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """Mean distance from each code to a same-class code of the other modality, and to a random one."""
+    rng = np.random.default_rng(seed)
+    by_class = {c: np.flatnonzero(labels_b == c) for c in np.unique(labels_b)}
+    same = np.array([rng.choice(by_class[c]) for c in labels_a])
+    rand = rng.integers(0, len(codes_b), len(codes_a))
+    return float(np.linalg.norm(codes_a - codes_b[same], axis=1).mean()), float(
+        np.linalg.norm(codes_a - codes_b[rand], axis=1).mean()
+    )
+
+
+def alignment_report(model: BaseVAE, ds: object, split: str = "test") -> dict[str, float]:
+    """Retrieval both ways and paired/random distances for a joint model's two modalities."""
+    m1, m2 = model.config.modalities  # type: ignore[attr-defined]
+    a, _, la = encode_modality(model, ds, m1, split)
+    b, _, lb = encode_modality(model, ds, m2, split)
+    paired, rand = paired_distances(a, la, b, lb)
+    return {f"retrieval_{m1}_to_{m2}": retrieval_accuracy(a, la, b, lb), f"retrieval_{m2}_to_{m1}": retrieval_accuracy(b, lb, a, la),
+            "paired_distance": paired, "random_distance": rand}  # fmt: skip

@@ -1,0 +1,194 @@
+"""Shared space: one latent space for two modalities (joint VAE), and generating one from the other."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from explorer import ui
+from explorer.data import Split, load_dataset
+from explorer.mapview import class_color
+from explorer.pipeline import RunSpec
+from explorer.shared import alignment_report, encode_modality
+from explorer.train import TrainSettings
+from explorer.trainjob import spec_to_dict
+from explorer.traverse import dims_by_kl, traversal_codes, traversal_values
+
+P = "shared_"
+ui.page_header("Shared latent space")
+cur = ui.current()
+model = cur.model
+if not hasattr(model, "fuse"):
+    st.info("This page needs a joint model. Pick **mnist-fashion-joint-vae** in the sidebar, or train one with "
+            "`python -m explorer train --dataset mnist+fashion-mnist --model joint-vae`.", icon=":material/join:")  # fmt: skip
+    st.stop()
+
+pair = load_dataset(cur.meta["dataset"])
+m1, m2 = model.config.modalities
+label_mode = model.config.second == "label"
+names = pair.class_names
+stamp = cur.entry.path.stat().st_mtime_ns
+
+
+@st.cache_data(max_entries=8, show_spinner="Encoding both modalities…")
+def analysis(path: str, stamp: int) -> dict:
+    m = ui.cached_model(path, stamp)[0]
+    a, _, la = encode_modality(m, pair, m1, "test")
+    b, _, lb = encode_modality(m, pair, m2, "test")
+    return {"a": a, "la": la, "b": b, "lb": lb, "report": alignment_report(m, pair)}
+
+
+an = analysis(str(cur.entry.path), stamp)
+rep = an["report"]
+c = st.columns(4)
+c[0].metric(
+    f"Retrieval {m1} → {m2}",
+    f"{rep[f'retrieval_{m1}_to_{m2}']:.1%}",
+    help="Top-1: the nearest code of the other modality has the same class",
+)
+c[1].metric(f"Retrieval {m2} → {m1}", f"{rep[f'retrieval_{m2}_to_{m1}']:.1%}")
+c[2].metric(
+    "Paired code distance",
+    f"{rep['paired_distance']:.2f}",
+    help="From each code to a same-class code of the other modality",
+)
+c[3].metric("Random pair distance", f"{rep['random_distance']:.2f}")
+st.caption(f"Fusion: {model.config.fusion} · CCA weight {model.config.cca_weight:g} · adversarial weight {model.config.adv_weight:g} · "
+           f"trained on {cur.meta['dataset']} for {cur.meta['epochs']} epochs")  # fmt: skip
+
+map_tab, gen_tab, trav_tab, cmp_tab = st.tabs(["Shared map", "Cross-modal generation", "Traversal", "Compare options"])
+
+with map_tab:
+    rng = np.random.default_rng(0)
+    ia, ib = rng.permutation(len(an["a"]))[:1500], rng.permutation(len(an["b"]))[:1500]
+    a, b = an["a"][ia], an["b"][ib]
+    if model.latent_dim == 2:
+        pa, pb, how = a, b, "raw 2-D latent"
+    else:
+        both = np.concatenate([a, b])
+        mean = both.mean(0)
+        vt = np.linalg.svd(both - mean, full_matrices=False)[2][:2]
+        pa, pb, how = (a - mean) @ vt.T, (b - mean) @ vt.T, "PCA of both modalities' codes"
+    fig = go.Figure()
+    for codes, labels, symbol, mod in ((pa, an["la"][ia], "circle", m1), (pb, an["lb"][ib], "x", m2)):
+        for k in np.unique(labels):
+            rows = labels == k
+            fig.add_scattergl(x=codes[rows, 0], y=codes[rows, 1], mode="markers", name=f"{mod} · {names[k]}", legendgroup=mod,
+                              marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7})  # fmt: skip
+    fig.update_layout(height=560, title=f"Both modalities, one space ({how}); ● {m1}, × {m2}", plot_bgcolor="white",
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    st.plotly_chart(fig, key=P + "map")
+    st.caption("Aligned modalities put the same class in the same place: colours overlap across markers.")
+
+with gen_tab:
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown(f"**{m1} → {m2}**")
+        i = ui.image_picker(pair.test, names, key=P + "d", label="Digit", default_class=3)
+        with torch.no_grad():
+            mu, lv = model.encode(pair.test.images[i : i + 1].to(model.device))
+            z = model.reparameterize(
+                mu.repeat(8, 1), lv.repeat(8, 1), torch.Generator(device=model.device).manual_seed(i)
+            )
+            z[0] = mu[0]
+            out = model.decode2(z).cpu()
+        ui.show_image(pair.test.images[i], width=112, caption=f"input: {names[int(pair.test.labels[i])]}")
+        if label_mode:
+            st.bar_chart({"probability": out[0].numpy()}, height=200)
+            st.caption(f"Predicted class from the digit's code: **{names[int(out[0].argmax())]}**")
+        else:
+            ui.show_grid(out, nrow=8, scale=2, caption=f"{m2} decoded from μ (first) and 7 draws from q(z | digit)")
+    with right:
+        st.markdown(f"**{m2} → {m1}**")
+        if label_mode:
+            k = st.selectbox("Class", range(len(names)), key=P + "label", format_func=lambda c: names[c])
+            x2 = torch.nn.functional.one_hot(torch.tensor([k]), len(names)).float()
+        else:
+            fsplit = Split(pair.partner.test.images, pair.partner.test.labels)
+            j = ui.image_picker(fsplit, names, key=P + "f", label="Item", default_class=3)
+            x2 = fsplit.images[j : j + 1]
+            ui.show_image(x2[0], width=112, caption=f"input: {names[int(fsplit.labels[j])]}")
+        with torch.no_grad():
+            mu, lv = model.encode2(x2.to(model.device))
+            z = model.reparameterize(
+                mu.repeat(8, 1), lv.repeat(8, 1), torch.Generator(device=model.device).manual_seed(1)
+            )
+            z[0] = mu[0]
+            ui.show_grid(
+                model.decode(z).cpu(),
+                nrow=8,
+                scale=2,
+                caption=f"{m1} decoded from μ (first) and 7 draws from q(z | {m2})",
+            )
+
+with trav_tab:
+    order, kl = dims_by_kl(model, pair.test, limit=1000)
+    k = st.slider("Rows: top-k dimensions", 1, model.latent_dim, min(4, model.latent_dim), key=P + "k")
+    zc = torch.from_numpy(an["a"][0])
+    codes = traversal_codes(zc, order[:k], traversal_values(3.0, 9))
+    with torch.no_grad():
+        g1, g2 = model.decode(codes.to(model.device)).cpu(), model.decode2(codes.to(model.device)).cpu()
+    c1, c2 = st.columns(2)
+    with c1:
+        ui.show_grid(g1, nrow=9, scale=2, caption=f"{m1} decoder")
+    with c2:
+        if label_mode:
+            st.dataframe({f"z{order[r]}": [names[int(p.argmax())] for p in g2[r * 9 : (r + 1) * 9]] for r in range(k)})
+            st.caption("label decoder: the most likely class at each step")
+        else:
+            ui.show_grid(g2, nrow=9, scale=2, caption=f"{m2} decoder")
+    st.caption("The same codes through both decoders: rows change one latent dimension from −3 to +3.")
+
+with cmp_tab:
+    runner = ui.job_runner()
+    st.markdown("Train the same data with each fusion and alignment option (same seed), then compare alignment.")
+    epochs = st.slider("Epochs each", 2, 40, 10, key=P + "cmp_epochs")
+    variants = {"PoE": {}, "mean fusion": {"fusion": "mean"}, "PoE + CCA": {"cca_weight": 20.0}, "PoE + adversarial": {"adv_weight": 1.0},
+                "no unimodal terms": {"unimodal": False}}  # fmt: skip
+    if st.button("Train all variants", icon=":material/compare:", key=P + "cmp_go"):
+        stamp_ = time.strftime("%H%M%S")
+        st.session_state[P + "cmp"] = {
+            label: runner.submit("train", {"spec": spec_to_dict(RunSpec("joint-vae", cur.meta["dataset"], {"latent_dim": model.latent_dim, **cfg},
+                                                                        TrainSettings(epochs=epochs))),
+                                           "name": f"joint-{label.replace(' ', '').replace('+', '-')}-{stamp_}"})
+            for label, cfg in variants.items()}  # fmt: skip
+    jobs = st.session_state.get(P + "cmp")
+    if jobs:
+
+        @st.fragment(run_every=2.0)
+        def compare() -> None:
+            rows = []
+            for label, jid in jobs.items():
+                s = runner.status(jid)
+                ck = (s.extra or {}).get("checkpoint") if s else None
+                row = {"variant": label, "state": s.state if s else "?"}
+                if s and s.state == "done" and ck:
+                    mm = ui.cached_model(ck, Path(ck).stat().st_mtime_ns)[0]
+                    row.update({k: round(v, 3) for k, v in alignment_report(mm, pair).items()})
+                elif s and s.active:
+                    row["progress"] = f"{s.progress:.0%}"
+                rows.append(row)
+            st.dataframe(rows, hide_index=True)
+
+        compare()
+
+ui.explainer(
+    "Joint VAE, conditional VAE, adversarial and CCA alignment",
+    "- **Joint VAE** (this model): an encoder per modality gives q(z|x₁) and q(z|x₂); they are fused into "
+    "q(z|x₁,x₂) (product of experts: precisions add, $\\mu = \\frac{\\sum_i \\mu_i/\\sigma_i^2}{1 + \\sum_i 1/\\sigma_i^2}$, "
+    "with the prior as an expert; or the mean of the means and log-variances). Training adds each modality's own "
+    "ELBO so either can be encoded alone:\n\n$$\\mathcal{L} = \\mathrm{ELBO}(x_1,x_2) + \\mathrm{ELBO}(x_1) + "
+    "\\mathrm{ELBO}(x_2),\\quad \\mathrm{ELBO}(S) = \\mathbb{E}_{q(z|S)}[\\log p(x_1|z) + \\log p(x_2|z)] - "
+    "\\mathrm{KL}(q(z|S)\\,\\|\\,p(z))$$\n\n"
+    "- **Conditional VAE**: one modality is a condition, not encoded: p(x|z, c). Generation from c is direct, "
+    "but there is no shared code for c (see the cvae-mlp model).\n"
+    "- **Adversarial alignment**: a discriminator D guesses the modality from a code; the encoders are trained "
+    "to fool it (gradient reversal), $\\mathcal{L}_{adv} = -\\mathrm{CE}(D(z), m)$ for the encoders.\n"
+    "- **CCA alignment**: paired codes should be correlated dimension by dimension, "
+    "$\\mathcal{L}_{cca} = \\sum_j (1 - \\mathrm{corr}(\\mu_{1j}, \\mu_{2j}))$.\n\n"
+    "Here the two modalities share only the class, so cross-modal generation recovers the class, "
+    "not the particular item: each draw from q(z | digit) gives a different garment of that class.",
+)
