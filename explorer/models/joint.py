@@ -39,10 +39,16 @@ def poe(mus: list[Tensor], logvars: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 
 def correlation_loss(a: Tensor, b: Tensor) -> Tensor:
-    """Mean over dimensions of 1 - Pearson correlation between paired codes across the batch. -> ()"""
-    a, b = a - a.mean(0), b - b.mean(0)
-    corr = (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(1e-6)
-    return (1 - corr).mean()
+    """Mean over dimensions of 1 - concordance correlation between paired codes across the batch. -> ()
+
+    Concordance (Lin's CCC) = 2 cov(a, b) / (var a + var b + (mean a - mean b)^2): like Pearson's
+    correlation, but it is 1 only when paired codes also agree in offset and scale, which is
+    what makes the nearest code of the other modality the partner's.
+    """
+    ma, mb = a.mean(0), b.mean(0)
+    cov = ((a - ma) * (b - mb)).mean(0)
+    ccc = 2 * cov / (a.var(0, unbiased=False) + b.var(0, unbiased=False) + (ma - mb).pow(2)).clamp_min(1e-6)
+    return (1 - ccc).mean()
 
 
 @register("joint-vae")
