@@ -152,3 +152,22 @@ def test_interpolation_strips_differ(page, app_url):
             srcs[cap] = img.query_selector("img").get_attribute("src")
     assert len(srcs) == 2 and srcs["linear interpolation"] != srcs["slerp interpolation"]
     assert not exceptions(page)
+
+
+def test_hostile_upload_is_refused_and_app_keeps_serving(page, app_url, tmp_path):
+    from tests.bad_files import MARKER, bad_checkpoints
+
+    files = bad_checkpoints(tmp_path)
+    page.goto(app_url)
+    wait_idle(page)
+    page.locator("[data-testid='stSidebar'] [data-testid='stExpander']", has_text="Upload a checkpoint").click()
+    for name, why in (("pickle-code.pt", "pickle"), ("truncated.safetensors", "truncated"), ("wrong-shape.safetensors", "shape")):
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(files[name]))
+        page.wait_for_function(f"() => document.body.innerText.includes('Upload refused: {name}')", timeout=30_000)
+        wait_idle(page)
+        assert why in page.inner_text("[data-testid='stSidebar']")
+    assert not (tmp_path / MARKER).exists()
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Traverse").click()
+    wait_idle(page)
+    page.wait_for_selector("text=decode(z)", timeout=30_000)
+    assert not exceptions(page)

@@ -1,0 +1,74 @@
+"""Run every benchmark and print one table, each figure beside its reference from the same run.
+
+    python bench/run.py            # all but the 70k projections (a few minutes)
+    python bench/run.py --full     # adds 70k-point maps and sklearn on 70k (much longer)
+    python bench/run.py --skip load,projection
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".cache", "numba"))
+
+import _common  # noqa: E402,F401  (puts the repo on sys.path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="include 70k-point maps")
+    ap.add_argument("--skip", default="", help="comma-separated: slider,click,projection,train,cold,load")
+    ap.add_argument("--sessions", type=int, default=8, help="load test: concurrent sessions")
+    a = ap.parse_args()
+    skip = set(filter(None, a.skip.split(",")))
+    import torch
+
+    from explorer.device import pick_device
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
+          f"torch {torch.__version__}, device {pick_device()}\n")  # fmt: skip
+    rows, notes = [], []
+    if "slider" not in skip:
+        import slider_latency
+
+        r = slider_latency.run(40)
+        rows.append(("slider -> image median (/traverse)", f"{r['traverse']['median_ms']:.0f} ms", f"{r['floor']['median_ms']:.0f} ms (empty app)", f"{r['ratio_median']:.2f}x"))
+        rows.append(("slider -> image p95 (/traverse)", f"{r['traverse']['p95_ms']:.0f} ms", f"{r['floor']['p95_ms']:.0f} ms (empty app)",
+                     f"{r['traverse']['p95_ms'] / r['floor']['p95_ms']:.2f}x"))  # fmt: skip
+    if "click" not in skip:
+        import click_latency
+
+        r = click_latency.run(15)
+        rows.append(("click map point -> image + reconstruction", f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms", "-", "-"))
+    if "projection" not in skip:
+        import projection_bench
+
+        sizes = ["10k", "70k"] if a.full else ["10k"]
+        rows += projection_bench.run(sizes, ["pca", "tsne", "umap"], sizes if a.full else ["10k"])
+    if "train" not in skip:
+        import train_bench
+
+        rows += train_bench.run(3)
+    if "cold" not in skip:
+        import cold_start
+
+        r = cold_start.run()
+        rows.append(("cold start: server up / first latent map", f"{r['server_s']:.1f} s / {r['first_map_s']:.1f} s", "-", "-"))
+    if "load" not in skip:
+        import load_test
+
+        load_rows, errors = load_test.run(a.sessions, 6)
+        rows += load_rows
+        notes += errors[:10]
+    print()
+    _common.print_table(rows)
+    for n in notes:
+        print("load-test error:", n)
+
+
+if __name__ == "__main__":
+    main()
