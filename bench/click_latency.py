@@ -34,7 +34,9 @@ def run(n: int = 15) -> dict:
             t0 = time.perf_counter()
             click_point(page, trace, k)
             page.wait_for_function(SHOWN, arg=idx, timeout=20_000)
-            page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(e => e.complete)")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(e => e.complete)"
+            )
             if i >= 2:
                 samples.append(time.perf_counter() - t0 - 0.15)  # minus click_point's fixed hover pause
             wait_idle(page)
@@ -45,4 +47,13 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=15)
     r = run(ap.parse_args().n)
-    print_table([("click map point -> image + reconstruction", f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms", "-", "-")])
+    print_table(
+        [
+            (
+                "click map point -> image + reconstruction",
+                f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms",
+                "-",
+                "-",
+            )
+        ]
+    )

@@ -38,7 +38,9 @@ async def _timed(results: dict, errors: list, name: str, coro) -> None:
 async def _slider(page) -> None:
     before = await page.evaluate(SRC_JS)
     await page.keyboard.press("ArrowRight")
-    await page.wait_for_function(f"(b) => {{ const s = ({SRC_JS})(); return s && s !== b; }}", arg=before, timeout=30_000)
+    await page.wait_for_function(
+        f"(b) => {{ const s = ({SRC_JS})(); return s && s !== b; }}", arg=before, timeout=30_000
+    )
 
 
 async def _click_map(page, k: int) -> None:
@@ -71,7 +73,9 @@ async def session(browser, url: str, rounds: int, results: dict, errors: list) -
         for k in range(rounds):
             await _timed(results, errors, "click map point", _click_map(page, k))
         for k in range(2):
-            await _timed(results, errors, "switch model", _switch_model(page, ["mnist-vae-mlp-z16", "mnist-vae-mlp-z2"][k % 2]))
+            await _timed(
+                results, errors, "switch model", _switch_model(page, ["mnist-vae-mlp-z16", "mnist-vae-mlp-z2"][k % 2])
+            )
         if await page.evaluate(EXC):
             errors.append("an exception box is on the page")
     except Exception as exc:  # noqa: BLE001

@@ -1,8 +1,8 @@
 """Run every benchmark and print one table, each figure beside its reference from the same run.
 
-    python bench/run.py            # all but the 70k projections (a few minutes)
-    python bench/run.py --full     # adds 70k-point maps and sklearn on 70k (much longer)
-    python bench/run.py --skip load,projection
+python bench/run.py            # all but the 70k projections (a few minutes)
+python bench/run.py --full     # adds 70k-point maps and sklearn on 70k (much longer)
+python bench/run.py --skip load,projection
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".cache", "numba"))
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".cache", "numba")
+)
 
 import _common  # noqa: E402,F401  (puts the repo on sys.path)
 
@@ -36,14 +38,28 @@ def main() -> None:
         import slider_latency
 
         r = slider_latency.run(40)
-        rows.append(("slider -> image median (/traverse)", f"{r['traverse']['median_ms']:.0f} ms", f"{r['floor']['median_ms']:.0f} ms (empty app)", f"{r['ratio_median']:.2f}x"))
+        rows.append(
+            (
+                "slider -> image median (/traverse)",
+                f"{r['traverse']['median_ms']:.0f} ms",
+                f"{r['floor']['median_ms']:.0f} ms (empty app)",
+                f"{r['ratio_median']:.2f}x",
+            )
+        )
         rows.append(("slider -> image p95 (/traverse)", f"{r['traverse']['p95_ms']:.0f} ms", f"{r['floor']['p95_ms']:.0f} ms (empty app)",
                      f"{r['traverse']['p95_ms'] / r['floor']['p95_ms']:.2f}x"))  # fmt: skip
     if "click" not in skip:
         import click_latency
 
         r = click_latency.run(15)
-        rows.append(("click map point -> image + reconstruction", f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms", "-", "-"))
+        rows.append(
+            (
+                "click map point -> image + reconstruction",
+                f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms",
+                "-",
+                "-",
+            )
+        )
     if "projection" not in skip:
         import projection_bench
 
@@ -57,7 +73,9 @@ def main() -> None:
         import cold_start
 
         r = cold_start.run()
-        rows.append(("cold start: server up / first latent map", f"{r['server_s']:.1f} s / {r['first_map_s']:.1f} s", "-", "-"))
+        rows.append(
+            ("cold start: server up / first latent map", f"{r['server_s']:.1f} s / {r['first_map_s']:.1f} s", "-", "-")
+        )
     if "load" not in skip:
         import load_test
 

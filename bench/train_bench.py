@@ -19,7 +19,9 @@ from explorer.train import TrainSettings, make_model, train
 
 def classic_epoch(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128) -> float:
     """One epoch of the classic example's loop; returns seconds."""
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=batch_size, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, labels), batch_size=batch_size, shuffle=True
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     t0 = time.perf_counter()
@@ -43,7 +45,14 @@ def run(epochs: int = 3) -> list[tuple[str, str, str, str]]:
             times.append(p.elapsed - last)
             last = p.elapsed
     ours = min(times)
-    return [("training s/epoch (9k MNIST, vae-mlp z=16, CPU)", f"{ours:.2f} s", f"{ref:.2f} s (classic PyTorch loop)", f"{ours / ref:.2f}x")]
+    return [
+        (
+            "training s/epoch (9k MNIST, vae-mlp z=16, CPU)",
+            f"{ours:.2f} s",
+            f"{ref:.2f} s (classic PyTorch loop)",
+            f"{ours / ref:.2f}x",
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ pair = load_dataset(cur.meta["dataset"])
 m1, m2 = model.config.modalities
 label_mode = model.config.second == "label"
 names = pair.class_names
+names2 = names if label_mode else load_dataset(pair.partner.name).class_names  # the second modality's class names
 stamp = cur.entry.path.stat().st_mtime_ns
 
 
@@ -76,7 +77,8 @@ with map_tab:
     for codes, labels, symbol, mod in ((pa, an["la"][ia], "circle", m1), (pb, an["lb"][ib], "x", m2)):
         for k in np.unique(labels):
             rows = labels == k
-            fig.add_scattergl(x=codes[rows, 0], y=codes[rows, 1], mode="markers", name=f"{mod} · {names[k]}", legendgroup=mod,
+            label = (names if mod == m1 else names2)[k]
+            fig.add_scattergl(x=codes[rows, 0], y=codes[rows, 1], mode="markers", name=f"{mod} · {label}", legendgroup=mod,
                               marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7})  # fmt: skip
     fig.update_layout(height=560, title=f"Both modalities, one space ({how}); ● {m1}, × {m2}", plot_bgcolor="white",
                       margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
@@ -100,7 +102,7 @@ with gen_tab:
             st.bar_chart({"probability": out[0].numpy()}, height=200)
             st.caption(f"Predicted class from the digit's code: **{names[int(out[0].argmax())]}**")
         else:
-            ui.show_grid(out, nrow=8, scale=2, caption=f"{m2} decoded from μ (first) and 7 draws from q(z | digit)")
+            ui.show_grid(out, nrow=4, scale=2, caption=f"{m2} decoded from μ (first) and 7 draws from q(z | digit)")
     with right:
         st.markdown(f"**{m2} → {m1}**")
         if label_mode:
@@ -108,9 +110,9 @@ with gen_tab:
             x2 = torch.nn.functional.one_hot(torch.tensor([k]), len(names)).float()
         else:
             fsplit = Split(pair.partner.test.images, pair.partner.test.labels)
-            j = ui.image_picker(fsplit, names, key=P + "f", label="Item", default_class=3)
+            j = ui.image_picker(fsplit, names2, key=P + "f", label="Item", default_class=3)
             x2 = fsplit.images[j : j + 1]
-            ui.show_image(x2[0], width=112, caption=f"input: {names[int(fsplit.labels[j])]}")
+            ui.show_image(x2[0], width=112, caption=f"input: {names2[int(fsplit.labels[j])]}")
         with torch.no_grad():
             mu, lv = model.encode2(x2.to(model.device))
             z = model.reparameterize(

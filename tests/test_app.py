@@ -23,7 +23,7 @@ def open_app(model: str | None = None) -> AppTest:
 
 def test_shipped_checkpoints_exist():
     assert {"mnist-vae-mlp-z2", "mnist-vae-mlp-z16", "mnist-ae-mlp-z2", "mnist-cvae-mlp-z2", "mnist-vae-mlp-z2-anchored",
-            "fashion-mnist-vae-conv-z16"} <= set(SHIPPED)  # fmt: skip
+            "fashion-mnist-vae-conv-z16", "mnist-fashion-joint-vae"} <= set(SHIPPED)  # fmt: skip
     for path in (ROOT / "checkpoints").glob("*.safetensors"):
         assert path.stat().st_size < 5 * 2**20, path
 

@@ -161,7 +161,11 @@ def test_hostile_upload_is_refused_and_app_keeps_serving(page, app_url, tmp_path
     page.goto(app_url)
     wait_idle(page)
     page.locator("[data-testid='stSidebar'] [data-testid='stExpander']", has_text="Upload a checkpoint").click()
-    for name, why in (("pickle-code.pt", "pickle"), ("truncated.safetensors", "truncated"), ("wrong-shape.safetensors", "shape")):
+    for name, why in (
+        ("pickle-code.pt", "pickle"),
+        ("truncated.safetensors", "truncated"),
+        ("wrong-shape.safetensors", "shape"),
+    ):
         page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(files[name]))
         page.wait_for_function(f"() => document.body.innerText.includes('Upload refused: {name}')", timeout=30_000)
         wait_idle(page)
@@ -171,3 +175,16 @@ def test_hostile_upload_is_refused_and_app_keeps_serving(page, app_url, tmp_path
     wait_idle(page)
     page.wait_for_selector("text=decode(z)", timeout=30_000)
     assert not exceptions(page)
+
+
+def test_shared_space_with_the_joint_model(page, app_url):
+    page.goto(f"{app_url}/shared")
+    wait_idle(page)
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="mnist-fashion-joint-vae", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('Retrieval mnist → fashion-mnist')", timeout=120_000)
+    wait_idle(page)
+    page.get_by_role("tab", name="Cross-modal generation").click()
+    page.wait_for_selector("text=decoded from μ (first) and 7 draws from q(z | digit)", timeout=30_000)
+    assert not exceptions(page)
+    page.screenshot(path=str(SHOTS / "shared.png"), full_page=True)
