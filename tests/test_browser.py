@@ -39,6 +39,9 @@ def test_home_page_shows_sample_grid(page, app_url):
     )
     grid = page.query_selector_all("[data-testid='stImage'] img")[-1]  # the prior sample grid: 8 x 8 digits
     assert grid.evaluate("e => e.naturalWidth") >= 8 * 28
+    overflow = page.evaluate("""() => { const main = document.querySelector('[data-testid="stMainBlockContainer"]').getBoundingClientRect();
+        return [...document.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getBoundingClientRect().right > main.right + 1).length; }""")
+    assert overflow == 0, "an image sticks out of the page"
     assert not exceptions(page)
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "home.png"), full_page=True)

@@ -14,9 +14,8 @@ PIXELATED_CSS = "<style>[data-testid='stImage'] img { image-rendering: pixelated
 
 
 def show_grid(images: Tensor, nrow: int = 8, scale: int = 3, caption: str | None = None) -> None:
-    """Draw a tiled image grid at native size; the browser upscales it with crisp pixels."""
-    arr = image_grid(images, nrow=nrow)
-    st.image(arr, caption=caption, width=arr.shape[1] * scale)
+    """Draw a tiled image grid upscaled ``scale`` times; Streamlit shrinks it to fit its column."""
+    st.image(image_grid(images, nrow=nrow, scale=scale), caption=caption)
 
 
 def show_gallery(images: Tensor, captions: list[str], width: int = 84) -> None:
