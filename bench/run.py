@@ -48,6 +48,9 @@ def main() -> None:
         )
         rows.append(("slider -> image p95 (/traverse)", f"{r['traverse']['p95_ms']:.0f} ms", f"{r['floor']['p95_ms']:.0f} ms (empty app)",
                      f"{r['traverse']['p95_ms'] / r['floor']['p95_ms']:.2f}x"))  # fmt: skip
+        t = slider_latency.measure_during_tsne(30)
+        rows.append(("slider median while a 10k t-SNE runs", f"{t['busy']['median_ms']:.0f} ms", f"{t['idle']['median_ms']:.0f} ms idle",
+                     f"{t['ratio_median']:.2f}x"))  # fmt: skip
     if "click" not in skip:
         import click_latency
 
