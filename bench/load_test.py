@@ -51,11 +51,14 @@ async def _click_map(page, k: int) -> None:
     await _idle(page)
 
 
-async def _switch_model(page, name: str) -> None:
+async def _switch_model(page, name: str, caption: str) -> None:
+    """Pick another model; done when the sidebar describes it and the page shows its map (or the map's progress)."""
     await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
     await page.get_by_role("option", name=name, exact=True).click()
-    await page.wait_for_function(f"() => document.body.innerText.includes('{name}')", timeout=30_000)
-    await _idle(page)
+    await page.wait_for_function(
+        f"() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('{caption}')", timeout=60_000
+    )
+    await page.wait_for_selector(".js-plotly-plot, [data-testid='stProgress'], [data-testid='stAlert']", timeout=60_000)
 
 
 async def session(browser, url: str, rounds: int, results: dict, errors: list) -> None:

@@ -33,25 +33,41 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
           f"torch {torch.__version__}, device {pick_device()}\n")  # fmt: skip
-    rows, notes = [], []
-    if "slider" not in skip:
+    rows: list[tuple[str, str, str, str]] = []
+    notes: list[str] = []
+
+    def slider() -> None:
         import slider_latency
 
         r = slider_latency.run(40)
+        t, f = r["traverse"], r["floor"]
         rows.append(
             (
                 "slider -> image median (/traverse)",
-                f"{r['traverse']['median_ms']:.0f} ms",
-                f"{r['floor']['median_ms']:.0f} ms (empty app)",
+                f"{t['median_ms']:.0f} ms",
+                f"{f['median_ms']:.0f} ms (empty app)",
                 f"{r['ratio_median']:.2f}x",
             )
         )
-        rows.append(("slider -> image p95 (/traverse)", f"{r['traverse']['p95_ms']:.0f} ms", f"{r['floor']['p95_ms']:.0f} ms (empty app)",
-                     f"{r['traverse']['p95_ms'] / r['floor']['p95_ms']:.2f}x"))  # fmt: skip
-        t = slider_latency.measure_during_tsne(30)
-        rows.append(("slider median while a 10k t-SNE runs", f"{t['busy']['median_ms']:.0f} ms", f"{t['idle']['median_ms']:.0f} ms idle",
-                     f"{t['ratio_median']:.2f}x"))  # fmt: skip
-    if "click" not in skip:
+        rows.append(
+            (
+                "slider -> image p95 (/traverse)",
+                f"{t['p95_ms']:.0f} ms",
+                f"{f['p95_ms']:.0f} ms (empty app)",
+                f"{t['p95_ms'] / f['p95_ms']:.2f}x",
+            )
+        )
+        b = slider_latency.measure_during_tsne(30)
+        rows.append(
+            (
+                "slider median while a 10k t-SNE runs",
+                f"{b['busy']['median_ms']:.0f} ms",
+                f"{b['idle']['median_ms']:.0f} ms idle",
+                f"{b['ratio_median']:.2f}x",
+            )
+        )
+
+    def click() -> None:
         import click_latency
 
         r = click_latency.run(15)
@@ -63,28 +79,48 @@ def main() -> None:
                 "-",
             )
         )
-    if "projection" not in skip:
+
+    def projection() -> None:
         import projection_bench
 
         sizes = ["10k", "70k"] if a.full else ["10k"]
-        rows += projection_bench.run(sizes, ["pca", "tsne", "umap"], sizes if a.full else ["10k"])
-    if "train" not in skip:
+        rows.extend(projection_bench.run(sizes, ["pca", "tsne", "umap"], sizes))
+
+    def train() -> None:
         import train_bench
 
-        rows += train_bench.run(3)
-    if "cold" not in skip:
+        rows.extend(train_bench.run(3))
+
+    def cold() -> None:
         import cold_start
 
         r = cold_start.run()
         rows.append(
             ("cold start: server up / first latent map", f"{r['server_s']:.1f} s / {r['first_map_s']:.1f} s", "-", "-")
         )
-    if "load" not in skip:
+
+    def load() -> None:
         import load_test
 
         load_rows, errors = load_test.run(a.sessions, 6)
-        rows += load_rows
-        notes += errors[:10]
+        rows.extend(load_rows)
+        notes.extend(errors[:10])
+
+    for name, fn in (
+        ("slider", slider),
+        ("click", click),
+        ("projection", projection),
+        ("train", train),
+        ("cold", cold),
+        ("load", load),
+    ):
+        if name in skip:
+            continue
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - one failing benchmark must not lose the others
+            rows.append((f"{name}: FAILED", f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}", "-", "-"))
+        print(f"[{name} done]", file=sys.stderr, flush=True)
     print()
     _common.print_table(rows)
     for n in notes:

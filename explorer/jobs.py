@@ -214,7 +214,10 @@ class JobRunner:
                     )
             for job_id in list(self._queue):
                 kind = self._kinds.get(job_id, "projection")
-                if sum(1 for j in self._procs if self._kinds.get(j) == kind) >= self.limits.get(kind, 1):
+                limit = self.limits.get(kind, 1)
+                if job_id in self._background:  # warm-ups leave one slot free for what a user waits on
+                    limit = max(1, limit - 1)
+                if sum(1 for j in self._procs if self._kinds.get(j) == kind) >= limit:
                     continue
                 self._queue.remove(job_id)
                 d = self.root / job_id

@@ -113,8 +113,8 @@ def plane_grid(proj: Projection, side: int = 20, margin: float = 0.05) -> np.nda
 def add_click_targets(fig: go.Figure, xy: np.ndarray, label: str) -> None:
     """Nearly invisible points that make empty spots of the map clickable."""
     n = len(xy)
-    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=label, showlegend=False,
-                             marker={"size": 14, "color": "rgba(120,120,120,0.04)"},
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=label, showlegend=False,  # WebGL like the data,
+                             marker={"size": 10, "color": "rgba(120,120,120,0.04)"},  # so the nearest point wins
                              customdata=tag(GRID, np.arange(n)),
                              hovertemplate=f"{label}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))  # fmt: skip
 

@@ -226,11 +226,15 @@ def compute_projection(
     elif p.method == "tsne":
         emb, fitted = _tsne(mu, p, progress, partial, should_stop, n_jobs)
         progress(0.96, "placing prior samples")
-        prior = np.asarray(fitted.transform(prior_codes[:300]), dtype=np.float32)
+        prior = (
+            np.asarray(fitted.transform(prior_codes[:300]), dtype=np.float32)
+            if p.n_prior
+            else np.zeros((0, p.dims), np.float32)
+        )
     else:
         emb, reducer = _umap(mu, p, n_jobs)
         progress(0.85, "placing prior samples")
-        prior = reducer.transform(prior_codes).astype(np.float32)
+        prior = reducer.transform(prior_codes).astype(np.float32) if p.n_prior else np.zeros((0, p.dims), np.float32)
         if p.dims == 2 and model.latent_dim > 2 and p.inverse_grid:
             progress(0.9, "inverse transform on a grid")
             g = p.inverse_grid

@@ -30,11 +30,6 @@ def image_grid(images: Tensor, nrow: int = 8, pad: int = 2, scale: int = 1, pad_
     return arr
 
 
-def to_image(img: Tensor, scale: int = 8) -> np.ndarray:
-    """One image (C, H, W) as an upscaled uint8 RGB array, no border."""
-    return image_grid(img[None], nrow=1, pad=0, scale=scale)
-
-
 def png_bytes(arr: np.ndarray) -> bytes:
     """Encode a uint8 array as PNG."""
     buf = io.BytesIO()

@@ -114,3 +114,20 @@ def test_train_job_writes_snapshots_and_a_checkpoint(runner):
     assert (
         meta["epochs"] == 2 and meta["name"] == "job-test" and st.extra["checkpoint"].endswith("job-test.safetensors")
     )
+
+
+def test_background_jobs_leave_a_slot_for_interactive_ones(tmp_path):
+    runner = JobRunner(tmp_path / "jobs", max_running=2)
+    warm = [
+        runner.submit("projection", _params(method="tsne", limit=1000, n_iter=750, seed=s), background=True)
+        for s in (7, 8)
+    ]
+    assert (
+        runner.status(warm[0]).queue_position is None and runner.status(warm[1]).queue_position == 1
+    )  # one slot kept free
+    user = runner.submit("projection", _params(method="pca", limit=100, seed=9))
+    assert runner.status(user).queue_position is None  # started at once in the free slot
+    for j in (*warm, user):
+        runner.stop(j)
+    for j in (*warm, user):
+        runner.wait(j, timeout=60)
