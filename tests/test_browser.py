@@ -136,6 +136,12 @@ def test_attribute_vector_from_a_box_selection_on_the_map(page, app_url):
     wait_idle(page)
     page.get_by_role("tab", name="Attribute vectors").click()
     page.wait_for_function("() => document.body.innerText.includes('A has')", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
+        ".some(e => e.innerText === 'strength −2 … +2')",
+        timeout=30_000,
+    )  # the tab renders after its text
+    wait_idle(page)
     body = page.inner_text("body")
     assert f"A has {n} images" in body, body[:2000]
     captions = [c.inner_text() for c in page.query_selector_all("[data-testid='stImageCaption']")]
