@@ -138,7 +138,8 @@ def save_cached(key: str, proj: Projection, root: Path | None = None) -> None:
     atomic_write_json(root / f"{key}.json", proj.meta)  # the sidecar last: its presence means complete
 
 
-def _pca(codes: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pca(codes: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCA of codes (N, z): (embedding (N, dims), mean (z,), components (dims, z)); map new codes with (c - mean) @ comps.T."""
     mean = codes.mean(0)
     _, _, vt = np.linalg.svd(codes - mean, full_matrices=False)
     comps = vt[:dims]
@@ -221,7 +222,7 @@ def compute_projection(
             raise ConfigError(f"axis {max(p.axes)} does not exist in a {model.latent_dim}-d latent")
         emb, prior = mu[:, list(p.axes)], prior_codes[:, list(p.axes)]
     elif p.method == "pca":
-        emb, mean, comps = _pca(mu, p.dims)
+        emb, mean, comps = pca(mu, p.dims)
         prior, extra = (prior_codes - mean) @ comps.T, {"pca_mean": mean, "pca_components": comps}
     elif p.method == "tsne":
         emb, fitted = _tsne(mu, p, progress, partial, should_stop, n_jobs)

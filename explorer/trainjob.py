@@ -20,6 +20,7 @@ from explorer.data import Dataset
 from explorer.evaluate import encode_split
 from explorer.models import BaseVAE
 from explorer.pipeline import RunSpec, train_run
+from explorer.projection import pca
 from explorer.storage import atomic_write_bytes, atomic_write_json
 from explorer.train import Progress, TrainSettings
 
@@ -49,9 +50,7 @@ def epoch_snapshot(model: BaseVAE, ds: Dataset) -> dict[str, np.ndarray]:
     elif mu.shape[1] == 1:
         emb = np.concatenate([mu, np.zeros_like(mu)], 1)
     else:
-        centred = mu - mu.mean(0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        emb = centred @ vt[:2].T
+        emb = pca(mu, 2)[0]
     x = ds.test.images[:N_RECON].to(model.device)
     y = ds.test.labels[:N_RECON].to(model.device)
     was = model.training

@@ -19,6 +19,7 @@ from explorer.arithmetic import (
 )
 from explorer.errors import ExplorerError
 from explorer.mapview import class_scatter
+from explorer.projection import pca
 from explorer.traverse import decode_codes
 
 P = "arith_"
@@ -144,9 +145,8 @@ with tab_interp:
             emb, proj = codes, (lambda z: z)
             title = "the path in the 2-D latent space"
         else:
-            mean = codes.mean(0)
-            _, _, vt_ = np.linalg.svd(codes - mean, full_matrices=False)
-            emb, proj = (codes - mean) @ vt_[:2].T, (lambda z: (z - mean) @ vt_[:2].T)
+            emb, mean, comps = pca(codes)
+            proj = lambda z: (z - mean) @ comps.T  # noqa: E731
             title = "the path on the PCA projection of the test codes"
         fig = class_scatter(emb, split.labels.numpy(), names, title, height=420, size=3)
         for mode, dash in (("linear", "solid"), ("slerp", "dot")):

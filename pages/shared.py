@@ -12,6 +12,7 @@ from explorer import ui
 from explorer.data import Split, load_dataset
 from explorer.mapview import class_color
 from explorer.pipeline import RunSpec
+from explorer.projection import pca
 from explorer.shared import alignment_report, encode_modality
 from explorer.train import TrainSettings
 from explorer.trainjob import spec_to_dict
@@ -69,10 +70,8 @@ with map_tab:
     if model.latent_dim == 2:
         pa, pb, how = a, b, "raw 2-D latent"
     else:
-        both = np.concatenate([a, b])
-        mean = both.mean(0)
-        vt = np.linalg.svd(both - mean, full_matrices=False)[2][:2]
-        pa, pb, how = (a - mean) @ vt.T, (b - mean) @ vt.T, "PCA of both modalities' codes"
+        _, mean, comps = pca(np.concatenate([a, b]))
+        pa, pb, how = (a - mean) @ comps.T, (b - mean) @ comps.T, "PCA of both modalities' codes"
     fig = go.Figure()
     for codes, labels, symbol, mod in ((pa, an["la"][ia], "circle", m1), (pb, an["lb"][ib], "x", m2)):
         for k in np.unique(labels):
