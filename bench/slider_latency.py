@@ -71,39 +71,98 @@ def run(n: int = 40, page_path: str = "traverse", home: Path | None = None) -> d
     return result
 
 
+def _idle_vs_busy(n: int, start_background) -> dict:
+    """Slider latency idle, then while ``start_background()`` runs; it returns a function that ends it."""
+    idle = run(n)
+    stop = start_background()
+    try:
+        busy = run(n)
+    finally:
+        stop()
+    return {
+        "idle": idle["traverse"],
+        "busy": busy["traverse"],
+        "ratio_median": busy["traverse"]["median_ms"] / idle["traverse"]["median_ms"],
+        "ratio_p95": busy["traverse"]["p95_ms"] / idle["traverse"]["p95_ms"],
+    }
+
+
 def measure_during_tsne(n: int = 30) -> dict:
     """Slider latency while a 10k-point t-SNE runs at a worker's priority (nice 10), against idle."""
     import os
     import subprocess
     import sys
 
-    idle = run(n)
-    out = Path(tempfile.mkdtemp()) / "m.npz"
-    env = {**os.environ, "EXPLORER_HOME": tempfile.mkdtemp(prefix="tsne-home-")}
-    bg = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "explorer", "embed", str(ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors"),
-                           "--method", "tsne", "--split", "all", "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
+    def start():
+        out = Path(tempfile.mkdtemp()) / "m.npz"
+        env = {**os.environ, "EXPLORER_HOME": tempfile.mkdtemp(prefix="tsne-home-")}
+        bg = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "explorer", "embed", str(ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors"),
+                               "--method", "tsne", "--split", "all", "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         time.sleep(3)  # past start-up, into the optimisation
-        busy = run(n)
-    finally:
-        bg.kill()
-    return {
-        "idle": idle["traverse"],
-        "busy": busy["traverse"],
-        "ratio_median": busy["traverse"]["median_ms"] / idle["traverse"]["median_ms"],
-    }
+        return bg.kill
+
+    return _idle_vs_busy(n, start)
+
+
+def measure_during_train(n: int = 30) -> dict:
+    """Slider latency while a training job runs in a worker exactly as /train starts one, against idle.
+
+    The job (MNIST, vae-mlp, z=2, up to 200 epochs) goes through ``JobRunner`` into its own jobs
+    folder, so the server under test sees no job of its own; it is stopped once the measure ends.
+    """
+    import os
+
+    from explorer.jobs import JobRunner
+    from explorer.pipeline import RunSpec
+    from explorer.train import TrainSettings
+    from explorer.trainjob import spec_to_dict
+
+    def start():
+        home = Path(tempfile.mkdtemp(prefix="train-home-"))
+        os.environ["EXPLORER_HOME"] = str(home)  # the worker saves its checkpoint there
+        runner = JobRunner(home / "jobs")
+        spec = RunSpec(model="vae-mlp", dataset="mnist", config={"latent_dim": 2}, settings=TrainSettings(epochs=200))
+        job = runner.submit("train", {"spec": spec_to_dict(spec), "name": "bench-background"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until it trains, past imports and data loading
+            st = runner.status(job)
+            if st is None or not st.active or (st.state == "running" and st.progress > 0):
+                break
+            time.sleep(0.5)
+        if st is None or st.state != "running":
+            raise RuntimeError(f"the training job did not start: {st}")
+
+        def stop():
+            print(f"background job while measuring: {runner.status(job).message}")  # proof that it trained meanwhile
+            runner.stop(job)
+            runner.wait(job, timeout=60)
+            os.environ.pop("EXPLORER_HOME", None)
+
+        return stop
+
+    return _idle_vs_busy(n, start)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=40)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--during-tsne", action="store_true", help="also measure while a 10k t-SNE runs in the background")
+    ap.add_argument(
+        "--during-tsne", action="store_true", help="measure idle, then while a 10k t-SNE runs in the background"
+    )
+    ap.add_argument(
+        "--during-train", action="store_true", help="measure idle, then while a training job runs in a worker"
+    )
     args = ap.parse_args()
-    if args.during_tsne:
-        r = measure_during_tsne(args.n)
-        print_table([("slider median while t-SNE 10k runs", f"{r['busy']['median_ms']:.0f} ms (p95 {r['busy']['p95_ms']:.0f})",
-                      f"{r['idle']['median_ms']:.0f} ms idle (p95 {r['idle']['p95_ms']:.0f})", f"{r['ratio_median']:.2f}x")])  # fmt: skip
+    if args.during_tsne or args.during_train:
+        what, fn = (
+            ("t-SNE 10k runs", measure_during_tsne)
+            if args.during_tsne
+            else ("a training job runs", measure_during_train)
+        )
+        r = fn(args.n)
+        print_table([(f"slider median while {what}", f"{r['busy']['median_ms']:.0f} ms", f"{r['idle']['median_ms']:.0f} ms idle", f"{r['ratio_median']:.2f}x"),
+                     (f"slider p95 while {what}", f"{r['busy']['p95_ms']:.0f} ms", f"{r['idle']['p95_ms']:.0f} ms idle", f"{r['ratio_p95']:.2f}x")])  # fmt: skip
         return
     r = run(args.n)
     if args.json:
