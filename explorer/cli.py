@@ -27,7 +27,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = {"latent_dim": args.latent_dim, "beta": args.beta, "recon": args.recon}
     if args.hidden:
         config["hidden"] = [int(h) for h in args.hidden.split(",")]
-    for key in ("fusion", "cca_weight", "adv_weight"):  # joint-vae options; other models refuse them clearly
+    for key in (
+        "fusion",
+        "cca_weight",
+        "adv_weight",
+        "contrastive_weight",
+        "temperature",
+    ):  # joint-vae options; other models refuse them clearly
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     anchors = tuple(a for a in (args.anchor or "").split(",") if a)
@@ -158,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--anchor-rate", type=float, default=3.0, help="strength of the anchor pull (default 3)")
     t.add_argument("--fusion", choices=["poe", "mean"], help="joint-vae: product of experts or mean")
     t.add_argument("--cca-weight", type=float, help="joint-vae: weight of the correlation alignment term")
+    t.add_argument("--contrastive-weight", type=float, help="joint-vae: weight of the cross-modal contrastive term")
+    t.add_argument("--temperature", type=float, help="joint-vae: temperature of the contrastive term")
     t.add_argument("--adv-weight", type=float, help="joint-vae: weight of the adversarial modality term")
     t.add_argument("--out", required=True, type=Path)
     t.set_defaults(func=cmd_train)

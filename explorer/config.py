@@ -169,6 +169,8 @@ class JointConfig(ModelConfig):
     unimodal: bool = True  # add each modality's own ELBO (sub-sampled training)
     cca_weight: float = 0.0  # correlation alignment between the modality-specific means
     adv_weight: float = 0.0  # modality discriminator on the codes, through gradient reversal
+    contrastive_weight: float = 0.0  # each code's nearest other-modality codes in the batch are its partners
+    temperature: float = 1.0  # of the contrastive softmax over squared distances
 
     def validate(self) -> None:
         super().validate()
@@ -182,6 +184,8 @@ class JointConfig(ModelConfig):
             raise ConfigError(f"hidden must be ints from 1 to 4096, got {self.hidden!r}")
         if self.fusion not in ("poe", "mean"):
             raise ConfigError(f"fusion must be 'poe' or 'mean', got {self.fusion!r}")
-        for w in (self.cca_weight, self.adv_weight):
+        for w in (self.cca_weight, self.adv_weight, self.contrastive_weight):
             if not _finite(w) or not 0 <= w <= 1000:
                 raise ConfigError("alignment weights must be numbers from 0 to 1000")
+        if not _finite(self.temperature) or not 0.01 <= self.temperature <= 100:
+            raise ConfigError(f"temperature must be from 0.01 to 100, got {self.temperature!r}")

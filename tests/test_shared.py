@@ -9,7 +9,8 @@ import torch
 from explorer.catalog import shipped_dir
 from explorer.checkpoint import load_for_use
 from explorer.data import load_dataset
-from explorer.models.joint import correlation_loss, poe
+from explorer.models import build_model, get_model_class
+from explorer.models.joint import contrastive_loss, correlation_loss, poe
 from explorer.shared import encode_modality, paired_distances, retrieval_accuracy
 
 JOINT = shipped_dir() / "mnist-fashion-joint-vae.safetensors"
@@ -41,6 +42,35 @@ def test_concordance_loss_needs_matching_offset_and_scale():
     assert correlation_loss(a, a + 3) > 0.5 and correlation_loss(a, 3 * a) > 0.2  # Pearson would call these perfect
 
 
+def test_contrastive_loss_rewards_codes_near_their_own_class():
+    y = torch.arange(4).repeat(8)  # (32,) four classes
+    centres = torch.randn(4, 6) * 5
+    a = centres[y] + 0.1 * torch.randn(32, 6)
+    aligned = contrastive_loss(a, centres[y] + 0.1 * torch.randn(32, 6), y)
+    swapped = contrastive_loss(a, centres[(y + 1) % 4] + 0.1 * torch.randn(32, 6), y)
+    assert aligned.shape == (32,) and aligned.mean() < 0.05 and swapped.mean() > 5
+    # every same-class code is a partner: a batch of one class costs nothing whatever the codes
+    one = torch.zeros(8, dtype=torch.long)
+    assert torch.allclose(contrastive_loss(torch.randn(8, 3), torch.randn(8, 3), one), torch.zeros(8), atol=1e-5)
+
+
+def test_contrastive_term_joins_the_loss_only_when_weighted():
+    ds = load_dataset("mnist+fashion-mnist")
+    x, y = ds.train.images[:64], ds.train.labels[:64]
+
+    def joint(**cfg: float):
+        model = build_model("joint-vae", {**get_model_class("joint-vae").dataset_config(ds), "latent_dim": 4, **cfg})
+        model.attach(ds)
+        return model
+
+    assert "contrastive" not in joint().terms(x, y)
+    model = joint(contrastive_weight=10.0, temperature=2.0)
+    t = model.terms(x, y, torch.Generator().manual_seed(0))
+    assert t["contrastive"].shape == (64,) and bool((t["contrastive"] > 0).all())
+    t["contrastive"].mean().backward()
+    assert model.encoder2[0].weight.grad.abs().sum() > 0  # it trains the encoders
+
+
 def test_retrieval_and_distances_on_known_codes():
     a = np.array([[0.0, 0.0], [10.0, 10.0]])
     b = np.array([[0.1, 0.0], [9.0, 10.0], [50.0, 50.0]])
@@ -54,9 +84,8 @@ def test_retrieval_and_distances_on_known_codes():
 def test_shipped_joint_model_retrieves_across_modalities():
     """Each modality's test split encoded alone; top-1 class retrieval of the nearest other-modality code.
 
-    The issue asks for 80% both ways. The shipped model reaches about 85% digit -> fashion and
-    76% fashion -> digit (fashion codes alone separate classes only ~85% by 10-NN); this test
-    holds those levels so a regression shows, and the gap stays open in the tracker.
+    The bar is 80% both ways. The shipped model (with the contrastive term) reaches 92% digit ->
+    fashion and 84% fashion -> digit; without it, fashion -> digit stalled at 76-78%.
     """
     model, meta = load_for_use(JOINT)
     ds = load_dataset(meta["dataset"])
@@ -64,5 +93,5 @@ def test_shipped_joint_model_retrieves_across_modalities():
     b, _, lb = encode_modality(model, ds, "fashion-mnist")
     assert a.shape == (1000, model.latent_dim) and b.shape == (10_000, model.latent_dim)
     assert retrieval_accuracy(a, la, b, lb) >= 0.8
-    assert retrieval_accuracy(b, lb, a, la) >= 0.75
+    assert retrieval_accuracy(b, lb, a, la) >= 0.8
     assert JOINT.stat().st_size < 5 * 2**20

@@ -51,6 +51,22 @@ def correlation_loss(a: Tensor, b: Tensor) -> Tensor:
     return (1 - ccc).mean()
 
 
+def contrastive_loss(a: Tensor, b: Tensor, y: Tensor, temperature: float = 1.0) -> Tensor:
+    """Cross-modal contrastive loss over the batch, both ways. (B, z), (B, z), (B,) -> (B,)
+
+    Similarity is the negative squared distance, the measure retrieval uses. A pair shares only
+    its class, so every other-modality code of the same class in the batch counts as a partner:
+    -log(sum over partners of softmax(-|a_i - b_j|^2 / T) over j), averaged over the two directions.
+    """
+    logits = -torch.cdist(a, b).pow(2) / temperature  # (B, B)
+    same = y[:, None] == y[None, :]  # (B, B)
+
+    def one_way(lg: Tensor) -> Tensor:
+        return torch.logsumexp(lg, 1) - torch.logsumexp(lg.masked_fill(~same, float("-inf")), 1)
+
+    return (one_way(logits) + one_way(logits.T)) / 2
+
+
 @register("joint-vae")
 class JointVAE(BaseVAE):
     """Modality 1: images ``in_shape``. Modality 2: images or one-hot labels ``second_shape``."""
@@ -153,6 +169,9 @@ class JointVAE(BaseVAE):
         if self.config.cca_weight > 0:
             out["cca"] = self.config.cca_weight * correlation_loss(mu1, mu2).expand(len(x))  # a batch term, per sample
             total = total + out["cca"]
+        if self.config.contrastive_weight > 0:
+            out["contrastive"] = self.config.contrastive_weight * contrastive_loss(mu1, mu2, y, self.config.temperature)
+            total = total + out["contrastive"]
         if self.config.adv_weight > 0:
             codes = _ReverseGrad.apply(torch.cat([mu1, mu2]))
             target = torch.cat([torch.zeros(len(x)), torch.ones(len(x))]).long().to(x.device)
