@@ -155,6 +155,7 @@ class JobRunner:
         self._queue: list[str] = []
         self._background: set[str] = set()
         self._lock = threading.RLock()
+        self._supervisor: threading.Thread | None = None
         self._recover()
 
     def _recover(self) -> None:
@@ -190,7 +191,29 @@ class JobRunner:
                 self._background.add(job_id)
             self._enqueue(job_id)
             self._pump()
+            self._supervise()
         return job_id
+
+    def _supervise(self, interval: float = 0.5) -> None:
+        """Keep pumping from a daemon thread while jobs wait or run.
+
+        Without it a queued job (a warm-up behind another) would start only when a page next
+        asks for a status, and a finished worker would hold its slot until then.
+        """
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                self._pump()
+                with self._lock:
+                    if not self._queue and not self._procs:
+                        self._supervisor = None
+                        return
+
+        with self._lock:
+            if self._supervisor is None:
+                self._supervisor = threading.Thread(target=loop, name="job-supervisor", daemon=True)
+                self._supervisor.start()
 
     def _enqueue(self, job_id: str) -> None:
         if job_id in self._background:

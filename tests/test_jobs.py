@@ -131,3 +131,15 @@ def test_background_jobs_leave_a_slot_for_interactive_ones(tmp_path):
         runner.stop(j)
     for j in (*warm, user):
         runner.wait(j, timeout=60)
+
+
+def test_queued_jobs_start_without_anyone_polling(runner):
+    """A queued job starts when a slot frees even if no page asks for its status meanwhile."""
+    a = runner.submit("projection", _params(method="pca", limit=100, seed=11))
+    b = runner.submit("projection", _params(method="pca", limit=100, seed=12))
+    deadline = time.monotonic() + 120
+    while not all((s := jobs.read_status(runner.job_dir(j))) and s.state == "done" for j in (a, b)):
+        assert time.monotonic() < deadline, [jobs.read_status(runner.job_dir(j)) for j in (a, b)]
+        time.sleep(0.2)  # reads the status files only: nothing here pumps the runner
+    time.sleep(1.5)
+    assert runner._supervisor is None  # the supervising thread ends once nothing waits or runs
