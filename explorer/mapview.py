@@ -134,6 +134,25 @@ def add_manifold(fig: go.Figure, model: BaseVAE, proj: Projection, side: int = 2
     return grid
 
 
+def latent_map(model: BaseVAE, proj: Projection, class_names: tuple[str, ...], color_by: str = "class",
+               show_prior: bool = False, highlight: tuple[int, ...] = (), manifold: bool = True,
+               ) -> tuple[go.Figure, np.ndarray | None]:  # fmt: skip
+    """The /latent-map figure with what makes empty spots clickable, and those spots' coordinates.
+
+    Raw 2-D maps get the decoded manifold behind the points (drawn, or invisible if not
+    ``manifold``); UMAP maps get their inverse-transform lattice; other maps have no targets.
+    """
+    fig = map_figure(proj, class_names, color_by, show_prior, highlight=list(highlight) or None)
+    targets = None
+    if proj.embedding.shape[1] == 2 and proj.meta["params"]["method"] == "raw" and model.latent_dim == 2:
+        targets = add_manifold(fig, model, proj, side=20, opacity=0.45 if manifold else 0.0)
+        add_click_targets(fig, targets, "decode this point")
+    elif proj.embedding.shape[1] == 2 and len(proj.grid_xy):
+        targets = proj.grid_xy
+        add_click_targets(fig, targets, "decode UMAP's inverse here (approximate)")
+    return fig, targets
+
+
 def nearest(mu: np.ndarray, i: int, k: int = 8) -> np.ndarray:
     """Rows of the k nearest codes to row i (Euclidean, excluding i)."""
     d = np.linalg.norm(mu - mu[i], axis=1)

@@ -7,17 +7,7 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.mapview import (
-    DATA,
-    GRID,
-    PRIOR,
-    add_click_targets,
-    add_manifold,
-    code_figure,
-    decode_point,
-    map_figure,
-    nearest,
-)
+from explorer.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
 from explorer.projection import ProjectionParams, cache_key
 from explorer.traverse import decode_codes
 
@@ -116,14 +106,8 @@ if proj is None:
 
 # --- the finished map ------------------------------------------------------------------
 split_data = ds.split(split)
-fig = map_figure(proj, names, color_by, show_prior, highlight=st.session_state.get(P + "highlight"))
-targets = None
-if not three_d and method == "raw" and zdim == 2:
-    targets = add_manifold(fig, model, proj, side=20, opacity=0.45 if manifold else 0.0)
-    add_click_targets(fig, targets, "decode this point")
-elif not three_d and len(proj.grid_xy):
-    targets = proj.grid_xy
-    add_click_targets(fig, targets, "decode UMAP's inverse here (approximate)")
+highlight = tuple(st.session_state.get(P + "highlight") or ())
+fig, targets = ui.cached_latent_map(key, stamp, color_by, show_prior, highlight, manifold, model, proj, names)
 
 left, right = st.columns([3, 1], gap="medium")
 with left:

@@ -87,3 +87,23 @@ def test_cli_embed_cached_second_time(tmp_path):
     assert first["cached"] is False and second["cached"] is True and second["seconds"] < first["seconds"]
     z = np.load(out)
     assert z["embedding"].shape == (300, 2) and z["labels"].shape == (300,)
+
+
+def test_latent_map_figure_and_click_targets(z16):
+    """Raw 2-D maps get a decoded manifold and a clickable lattice; other maps only their points."""
+    from explorer.mapview import DATA, GRID, decode_point, latent_map
+
+    ds = load_dataset("mnist")
+    z2 = load_checkpoint(shipped_dir() / "mnist-vae-mlp-z2.safetensors")[0]
+    raw = compute_projection(z2, ds, ProjectionParams(method="raw", limit=300, n_prior=0))
+    fig, targets = latent_map(z2, raw, ds.class_names, highlight=(3, 4))
+    assert targets.shape == (400, 2) and len(fig.layout.images) == 1 and fig.layout.images[0].opacity > 0
+    kinds = {decode_point({"customdata": int(t.customdata[0])})[0] for t in fig.data if t.customdata is not None}
+    assert kinds == {DATA, GRID}
+    assert sum(len(t.x) for t in fig.data if t.customdata is not None and t.name in ds.class_names) == 300
+    assert fig.data[-2].name == "selected" and len(fig.data[-2].x) == 2  # the highlight sits under the targets
+    hidden, _ = latent_map(z2, raw, ds.class_names, manifold=False)
+    assert hidden.layout.images[0].opacity == 0  # still clickable, not drawn
+    pca = compute_projection(z16, ds, ProjectionParams(method="pca", limit=300, n_prior=0))
+    fig2, targets2 = latent_map(z16, pca, ds.class_names, color_by="kl")
+    assert targets2 is None and not fig2.layout.images and len(fig2.data) == 1

@@ -7,6 +7,7 @@ from explorer.ui.resources import (
     cached_dataset,
     cached_dims_by_kl,
     cached_image_scores,
+    cached_latent_map,
     cached_model,
     checkpoint_hash,
     ready_projection,
@@ -14,5 +15,5 @@ from explorer.ui.resources import (
 from explorer.ui.sidebar import Current, current, save_upload, sidebar_ui
 from explorer.ui.widgets import explainer, image_picker, model_summary, show_gallery, show_grid, show_image
 
-__all__ = ["Current", "cached_codes", "cached_dataset", "cached_dims_by_kl", "cached_image_scores", "cached_model", "checkpoint_hash", "current", "ready_projection",
+__all__ = ["Current", "cached_codes", "cached_dataset", "cached_dims_by_kl", "cached_image_scores", "cached_latent_map", "cached_model", "checkpoint_hash", "current", "ready_projection",
            "explainer", "image_picker", "job_progress_ui", "job_runner", "model_summary", "page_header", "save_upload", "show_gallery", "show_grid", "show_image", "sidebar_ui"]  # fmt: skip

@@ -77,3 +77,18 @@ def cached_codes(path: str, stamp: int, dataset: str, split: str = "test"):
     from explorer.evaluate import encode_split
 
     return encode_split(cached_model(path, stamp)[0], cached_dataset(dataset).split(split))[0]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def cached_latent_map(key: str, stamp: int, color_by: str, show_prior: bool, highlight: tuple[int, ...],
+                      manifold: bool, _model: BaseVAE, _proj, class_names: tuple[str, ...]):  # fmt: skip
+    """The /latent-map figure and its click targets, built once per map and view settings.
+
+    A click on the map reruns the page; rebuilding the figure and decoding the manifold each time
+    cost ~100 ms of the server's one interpreter per click. ``key`` (the projection's cache key,
+    which holds the checkpoint's hash) and ``stamp`` identify ``_model`` and ``_proj``. The figure
+    is shared by every session: callers hand it to ``st.plotly_chart``, which only reads it.
+    """
+    from explorer.mapview import latent_map
+
+    return latent_map(_model, _proj, class_names, color_by, show_prior, highlight, manifold)
