@@ -1,18 +1,29 @@
 """Load test: N concurrent headless sessions drag sliders, click map points and switch models
 while one more session trains a model. Reports p50/p95 per action and the errors, against
 the same actions in a single session on an idle server. Bounded: loopback only, fixed rounds.
+
+Sessions act like people: they start ``--ramp`` seconds apart and pause ``--think`` seconds on
+average (uniform 0.5-1.5x) between actions; the single-session reference is paced the same way.
+``--think 0`` hammers the server back to back. The CPU used by the server, its workers and the
+browsers is printed too: here the browsers share the server's cores, in a classroom they do not.
+``--url`` drives an app that already runs elsewhere, so that the browsers and the server do not
+share a machine; the CPU figures then cover this machine only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import random
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from _common import print_table
+from _common import CpuMeter, print_table
 from slider_latency import SRC_JS, wait_jobs_idle
 
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, serve
@@ -61,7 +72,13 @@ async def _switch_model(page, name: str, caption: str) -> None:
     await page.wait_for_selector(".js-plotly-plot, [data-testid='stProgress'], [data-testid='stAlert']", timeout=60_000)
 
 
-async def session(browser, url: str, rounds: int, results: dict, errors: list) -> None:
+async def session(browser, url: str, rounds: int, results: dict, errors: list, think: float, delay: float) -> None:
+    rng = random.Random(delay)
+
+    async def pause() -> None:
+        await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+
+    await asyncio.sleep(delay)
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
     try:
@@ -69,16 +86,17 @@ async def session(browser, url: str, rounds: int, results: dict, errors: list) -
         await page.wait_for_function(SRC_JS, timeout=120_000)
         await page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider").focus()
         for _ in range(rounds):
+            await pause()
             await _timed(results, errors, "drag slider (/traverse)", _slider(page))
         await page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
         await page.wait_for_selector(".js-plotly-plot", timeout=120_000)
         await _idle(page)
         for k in range(rounds):
+            await pause()
             await _timed(results, errors, "click map point", _click_map(page, k))
-        for k in range(2):
-            await _timed(
-                results, errors, "switch model", _switch_model(page, ["mnist-vae-mlp-z16", "mnist-vae-mlp-z2"][k % 2])
-            )
+        for name, caption in (("mnist-vae-mlp-z16", "z=16"), ("mnist-vae-mlp-z2", "z=2")):
+            await pause()
+            await _timed(results, errors, "switch model", _switch_model(page, name, caption))
         if await page.evaluate(EXC):
             errors.append("an exception box is on the page")
     except Exception as exc:  # noqa: BLE001
@@ -98,25 +116,48 @@ async def trainer(browser, url: str, epochs: int) -> None:
     await page.get_by_role("button", name="Start training").click()
 
 
-async def run_async(n: int, rounds: int, train: bool) -> tuple[dict, list]:
+def _log(msg: str) -> None:
+    print(f"[load {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _server(url: str | None) -> Iterator[tuple[str, Path | None]]:
+    """The app under test: the one at ``url``, or a fresh one on loopback with its own home."""
+    if url:
+        yield url.rstrip("/"), None
+        return
+    home = Path(tempfile.mkdtemp(prefix="load-home-"))
+    with serve(env={"EXPLORER_HOME": str(home)}) as local:
+        yield local, home
+
+
+async def run_async(n: int, rounds: int, train: bool, think: float = 1.0, ramp: float = 1.0,
+                    url: str | None = None) -> tuple[dict, list, str]:  # fmt: skip
     from playwright.async_api import async_playwright
 
-    home = Path(tempfile.mkdtemp(prefix="load-home-"))
     results: dict[str, list[float]] = {}
     errors: list[str] = []
-    with serve(env={"EXPLORER_HOME": str(home)}) as url:
+    with _server(url) as (url, home):
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             warm = await (await browser.new_context()).new_page()  # compute the default map once
             await warm.goto(f"{url}/latent-map")
             await warm.wait_for_selector(".js-plotly-plot", timeout=180_000)
-            wait_jobs_idle(home)
+            await warm.context.close()
+            if home:
+                wait_jobs_idle(home)
+            _log(f"server warm; {n} session(s){' + training' if train else ''}")
             if train:
                 await trainer(browser, url, epochs=40)
                 await asyncio.sleep(3)
-            await asyncio.gather(*(session(browser, url, rounds, results, errors) for _ in range(n)))
+            groups = {"server": "streamlit run", "workers": "explorer.jobs", "browsers": "chromium"}
+            with CpuMeter(groups) as cpu:
+                await asyncio.gather(
+                    *(session(browser, url, rounds, results, errors, think, i * ramp) for i in range(n))
+                )
+            _log(cpu.summary())
             await browser.close()
-    return results, errors
+    return results, errors, cpu.summary()
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -124,9 +165,12 @@ def pct(xs: list[float], q: float) -> float:
     return 1000 * s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-def run(n: int = 8, rounds: int = 6) -> tuple[list[tuple[str, str, str, str]], list[str]]:
-    single, err1 = asyncio.run(run_async(1, rounds, train=False))
-    many, errn = asyncio.run(run_async(n, rounds, train=True))
+def run(n: int = 8, rounds: int = 6, think: float = 1.0, ramp: float = 1.0,
+        url: str | None = None) -> tuple[list[tuple[str, str, str, str]], list[str]]:  # fmt: skip
+    """Rows for the table, then the errors and the CPU notes."""
+    pace = {"think": think, "ramp": ramp, "url": url}
+    single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
+    many, errn, cpun = asyncio.run(run_async(n, rounds, train=True, **pace))
     rows = []
     for action in single:
         s, m = single[action], many.get(action, [])
@@ -134,15 +178,23 @@ def run(n: int = 8, rounds: int = 6) -> tuple[list[tuple[str, str, str, str]], l
                      f"p95 {pct(m, 0.95):.0f} ms", f"1 session: p50 {1000 * statistics.median(s):.0f} ms, p95 {pct(s, 0.95):.0f} ms",
                      f"{pct(m, 0.95) / pct(s, 0.95):.2f}x p95"))  # fmt: skip
     rows.append(("load: errors", f"{len(errn)} with {n} sessions", f"{len(err1)} with 1 session", "-"))
-    return rows, err1 + errn
+    notes = [
+        f"think time {think:g} s, sessions {ramp:g} s apart, app {url or 'on this machine'}",
+        f"1 session: {cpu1}",
+        f"{n} sessions + training: {cpun}",
+    ]
+    return rows, notes + [f"error: {e}" for e in err1 + errn]
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=8, help="concurrent sessions")
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--think", type=float, default=1.0, help="mean pause between a session's actions, seconds")
+    ap.add_argument("--ramp", type=float, default=1.0, help="seconds between session starts")
+    ap.add_argument("--url", help="drive the app at this URL instead of starting one here")
     a = ap.parse_args()
-    rows, errors = run(a.n, a.rounds)
+    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url)
     print_table(rows)
-    for e in errors[:20]:
-        print("error:", e)
+    for line in notes[:25]:
+        print(line)

@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="include 70k-point maps")
     ap.add_argument("--skip", default="", help="comma-separated: slider,click,projection,train,cold,load")
     ap.add_argument("--sessions", type=int, default=8, help="load test: concurrent sessions")
+    ap.add_argument("--think", type=float, default=1.0, help="load test: mean pause between a session's actions (s)")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
     import torch
@@ -99,9 +100,9 @@ def main() -> None:
     def load() -> None:
         import load_test
 
-        load_rows, errors = load_test.run(a.sessions, 6)
+        load_rows, load_notes = load_test.run(a.sessions, 6, think=a.think)
         rows.extend(load_rows)
-        notes.extend(errors[:10])
+        notes.extend(load_notes[:13])
 
     for name, fn in (
         ("slider", slider),
@@ -121,7 +122,7 @@ def main() -> None:
     print()
     _common.print_table(rows)
     for n in notes:
-        print("load-test error:", n)
+        print("load test:", n)
 
 
 if __name__ == "__main__":
