@@ -112,7 +112,9 @@ job_id = st.session_state.get(P + "job")
 if job_id:
     st.subheader("This run")
 
-    @st.fragment(run_every=1.0)
+    # Two fragments at two paces: the bar and the curves every 1.5 s, the epoch's map (WebGL, the
+    # costliest thing here for a browser to redraw) every 3 s. Each rerun costs every open tab.
+    @st.fragment(run_every=1.5)
     def live() -> None:
         status = runner.status(job_id)
         if status is None:
@@ -120,23 +122,26 @@ if job_id:
             return
         if ui.job_progress_ui(status, key=P + "stop"):
             runner.stop(job_id)
-        class_names = ui.cached_dataset(st.session_state.get(P + "dataset", "mnist")).class_names
-        left, right = st.columns([3, 2], gap="large")
-        view = read_run(runner.job_dir(job_id))
-        with left:
-            by = st.radio("Curves by", ["step", "epoch"], horizontal=True, key=P + "by")
-            if view.curves or view.history:
-                st.plotly_chart(curves_figure(view, by), key=f"{P}curves")
-        with right:
-            snapshot_ui(job_id, class_names)
         if status.state == "done" or (status.state == "stopped" and status.extra and status.extra.get("checkpoint")):
             if st.session_state.get(P + "announced") != job_id:  # once: a full rerun refreshes the sidebar's picker
                 st.session_state[P + "announced"] = job_id
                 st.rerun(scope="app")
             st.success(f"Finished: {status.message}. The model is now in the sidebar's picker for every page.")
             finished_ui(status, job_id)
+        by = st.radio("Curves by", ["step", "epoch"], horizontal=True, key=P + "by")
+        view = read_run(runner.job_dir(job_id))
+        if view.curves or view.history:
+            st.plotly_chart(curves_figure(view, by), key=f"{P}curves")
 
-    live()
+    @st.fragment(run_every=3.0)
+    def epoch_view() -> None:
+        snapshot_ui(job_id, ui.cached_dataset(st.session_state.get(P + "dataset", "mnist")).class_names)
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        live()
+    with right:
+        epoch_view()
 
 group = st.session_state.get(P + "group")
 if group:
