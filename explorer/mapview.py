@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer.models import BaseVAE
-from explorer.projection import Projection
+from explorer.projection import Projection, plane
 from explorer.traverse import decode_codes
 from explorer.viz import image_grid, png_bytes
 
@@ -184,4 +184,21 @@ def class_scatter(emb: np.ndarray, labels: np.ndarray, class_names: tuple[str, .
                           marker={"size": size, "color": class_color(int(c))})  # fmt: skip
     fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
                       plot_bgcolor="white", legend={"itemsizing": "constant"})  # fmt: skip
+    return fig
+
+
+def shared_map_figure(modalities: tuple[str, str], codes: tuple[np.ndarray, np.ndarray], labels: tuple[np.ndarray, np.ndarray],
+                      class_names: tuple[tuple[str, ...], tuple[str, ...]], height: int = 560) -> go.Figure:  # fmt: skip
+    """Both modalities' codes in one 2-D view (raw, or a PCA fitted on both), coloured by class, marked by modality."""
+    _, project, how = plane(np.concatenate(codes))
+    fig = go.Figure()
+    for mod, c, lab, names, symbol in zip(modalities, codes, labels, class_names, ("circle", "x")):
+        xy = project(c)  # (N, 2)
+        for k in np.unique(lab):
+            rows = lab == k
+            fig.add_scattergl(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{mod} · {names[k]}", legendgroup=mod,
+                              marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7})  # fmt: skip
+    what = "PCA of both modalities' codes" if how == "PCA" else how
+    fig.update_layout(height=height, title=f"Both modalities, one space ({what}); ● {modalities[0]}, × {modalities[1]}",
+                      plot_bgcolor="white", margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
     return fig

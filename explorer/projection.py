@@ -148,6 +148,17 @@ def pca(codes: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.nd
     return ((codes - mean) @ comps.T).astype(np.float32), mean.astype(np.float32), comps.astype(np.float32)
 
 
+def plane(codes: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], str]:
+    """A 2-D view of codes (N, z): the raw axes for a 2-D latent, else their PCA.
+
+    Returns the view (N, 2), a function mapping other codes (M, z) into it, and what the axes are.
+    """
+    if codes.shape[1] == 2:
+        return codes, lambda z: z, "raw 2-D latent"
+    emb, mean, comps = pca(codes)
+    return emb, lambda z: (z - mean) @ comps.T, "PCA"
+
+
 def _tsne(codes: np.ndarray, p: ProjectionParams, progress: Progress, partial: Callable[[np.ndarray], None] | None,
           should_stop: Callable[[], bool], n_jobs: int) -> tuple[np.ndarray, Any]:  # fmt: skip
     from openTSNE import TSNE

@@ -60,11 +60,31 @@ def paired_distances(codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.ndar
     )
 
 
+def alignment_from_codes(names: tuple[str, str], a: np.ndarray, la: np.ndarray, b: np.ndarray,
+                         lb: np.ndarray) -> dict[str, float]:  # fmt: skip
+    """Retrieval both ways and paired/random distances from each modality's codes and labels."""
+    m1, m2 = names
+    paired, rand = paired_distances(a, la, b, lb)
+    return {f"retrieval_{m1}_to_{m2}": retrieval_accuracy(a, la, b, lb), f"retrieval_{m2}_to_{m1}": retrieval_accuracy(b, lb, a, la),
+            "paired_distance": paired, "random_distance": rand}  # fmt: skip
+
+
 def alignment_report(model: BaseVAE, ds: object, split: str = "test") -> dict[str, float]:
     """Retrieval both ways and paired/random distances for a joint model's two modalities."""
     m1, m2 = model.config.modalities  # type: ignore[attr-defined]
     a, _, la = encode_modality(model, ds, m1, split)
     b, _, lb = encode_modality(model, ds, m2, split)
-    paired, rand = paired_distances(a, la, b, lb)
-    return {f"retrieval_{m1}_to_{m2}": retrieval_accuracy(a, la, b, lb), f"retrieval_{m2}_to_{m1}": retrieval_accuracy(b, lb, a, la),
-            "paired_distance": paired, "random_distance": rand}  # fmt: skip
+    return alignment_from_codes((m1, m2), a, la, b, lb)
+
+
+@torch.no_grad()
+def cross_generate(model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, seed: int = 0) -> torch.Tensor:
+    """Encode one item of modality ``source`` (0 or 1) alone; decode the other modality.
+
+    x: (1, ...) -> (n, ...): from the posterior mean first, then n - 1 draws from q(z | x).
+    """
+    mu, lv = model.encode_modality(source, x.to(model.device))  # type: ignore[attr-defined]  # (1, z) each
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.reparameterize(mu.repeat(n, 1), lv.repeat(n, 1), gen)  # (n, z)
+    z[0] = mu[0]
+    return model.decode_modality(1 - source, z).cpu()  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from explorer.arithmetic import (
 )
 from explorer.errors import ExplorerError
 from explorer.mapview import class_scatter
-from explorer.projection import pca
+from explorer.projection import plane
 from explorer.traverse import decode_codes
 
 P = "arith_"
@@ -141,13 +141,10 @@ with tab_interp:
         ui.show_grid(decode_codes(model, path, y_dec), nrow=steps, scale=3, caption=f"{mode} interpolation")
     left, right = st.columns(2)
     with left:
-        if model.latent_dim == 2:
-            emb, proj = codes, (lambda z: z)
-            title = "the path in the 2-D latent space"
-        else:
-            emb, mean, comps = pca(codes)
-            proj = lambda z: (z - mean) @ comps.T  # noqa: E731
-            title = "the path on the PCA projection of the test codes"
+        emb, proj, how = plane(codes)
+        title = (
+            "the path in the 2-D latent space" if how != "PCA" else "the path on the PCA projection of the test codes"
+        )
         fig = class_scatter(emb, split.labels.numpy(), names, title, height=420, size=3)
         for mode, dash in (("linear", "solid"), ("slerp", "dot")):
             xy = proj(paths[mode].numpy())

@@ -4,19 +4,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.data import Split, load_dataset
-from explorer.mapview import class_color
+from explorer.data import Split
+from explorer.mapview import shared_map_figure
 from explorer.pipeline import RunSpec
-from explorer.projection import pca
-from explorer.shared import alignment_report, encode_modality
+from explorer.shared import alignment_from_codes, alignment_report, cross_generate, encode_modality
 from explorer.train import TrainSettings
 from explorer.trainjob import spec_to_dict
-from explorer.traverse import dims_by_kl, traversal_codes, traversal_values
+from explorer.traverse import traversal_codes, traversal_values
 
 P = "shared_"
 ui.page_header("Shared latent space")
@@ -27,20 +25,21 @@ if not hasattr(model, "fuse"):
             "`python -m explorer train --dataset mnist+fashion-mnist --model joint-vae`.", icon=":material/join:")  # fmt: skip
     st.stop()
 
-pair = load_dataset(cur.meta["dataset"])
+pair = ui.cached_dataset(cur.meta["dataset"])
 m1, m2 = model.config.modalities
 label_mode = model.config.second == "label"
 names = pair.class_names
-names2 = names if label_mode else load_dataset(pair.partner.name).class_names  # the second modality's class names
+names2 = names if label_mode else ui.cached_dataset(pair.partner.name).class_names  # the second modality's classes
 stamp = cur.entry.path.stat().st_mtime_ns
 
 
 @st.cache_data(max_entries=8, show_spinner="Encoding both modalities…")
 def analysis(path: str, stamp: int) -> dict:
+    """Each modality's test codes, encoded alone, and the alignment figures from them."""
     m = ui.cached_model(path, stamp)[0]
     a, _, la = encode_modality(m, pair, m1, "test")
     b, _, lb = encode_modality(m, pair, m2, "test")
-    return {"a": a, "la": la, "b": b, "lb": lb, "report": alignment_report(m, pair)}
+    return {"a": a, "la": la, "b": b, "lb": lb, "report": alignment_from_codes((m1, m2), a, la, b, lb)}
 
 
 an = analysis(str(cur.entry.path), stamp)
@@ -67,21 +66,7 @@ map_tab, gen_tab, trav_tab, cmp_tab = st.tabs(["Shared map", "Cross-modal genera
 with map_tab:
     rng = np.random.default_rng(0)
     ia, ib = rng.permutation(len(an["a"]))[:1500], rng.permutation(len(an["b"]))[:1500]
-    a, b = an["a"][ia], an["b"][ib]
-    if model.latent_dim == 2:
-        pa, pb, how = a, b, "raw 2-D latent"
-    else:
-        _, mean, comps = pca(np.concatenate([a, b]))
-        pa, pb, how = (a - mean) @ comps.T, (b - mean) @ comps.T, "PCA of both modalities' codes"
-    fig = go.Figure()
-    for codes, labels, symbol, mod in ((pa, an["la"][ia], "circle", m1), (pb, an["lb"][ib], "x", m2)):
-        for k in np.unique(labels):
-            rows = labels == k
-            label = (names if mod == m1 else names2)[k]
-            fig.add_scattergl(x=codes[rows, 0], y=codes[rows, 1], mode="markers", name=f"{mod} · {label}", legendgroup=mod,
-                              marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7})  # fmt: skip
-    fig.update_layout(height=560, title=f"Both modalities, one space ({how}); ● {m1}, × {m2}", plot_bgcolor="white",
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    fig = shared_map_figure((m1, m2), (an["a"][ia], an["b"][ib]), (an["la"][ia], an["lb"][ib]), (names, names2))
     st.plotly_chart(fig, key=P + "map")
     st.caption("Aligned modalities put the same class in the same place: colours overlap across markers.")
 
@@ -90,13 +75,7 @@ with gen_tab:
     with left:
         st.markdown(f"**{m1} → {m2}**")
         i = ui.image_picker(pair.test, names, key=P + "d", label="Digit", default_class=3)
-        with torch.no_grad():
-            mu, lv = model.encode(pair.test.images[i : i + 1].to(model.device))
-            z = model.reparameterize(
-                mu.repeat(8, 1), lv.repeat(8, 1), torch.Generator(device=model.device).manual_seed(i)
-            )
-            z[0] = mu[0]
-            out = model.decode2(z).cpu()
+        out = cross_generate(model, 0, pair.test.images[i : i + 1], seed=i)
         ui.show_image(pair.test.images[i], width=112, caption=f"input: {names[int(pair.test.labels[i])]}")
         if label_mode:
             st.bar_chart({"probability": out[0].numpy()}, height=200)
@@ -113,21 +92,11 @@ with gen_tab:
             j = ui.image_picker(fsplit, names2, key=P + "f", label="Item", default_class=3)
             x2 = fsplit.images[j : j + 1]
             ui.show_image(x2[0], width=112, caption=f"input: {names2[int(fsplit.labels[j])]}")
-        with torch.no_grad():
-            mu, lv = model.encode2(x2.to(model.device))
-            z = model.reparameterize(
-                mu.repeat(8, 1), lv.repeat(8, 1), torch.Generator(device=model.device).manual_seed(1)
-            )
-            z[0] = mu[0]
-            ui.show_grid(
-                model.decode(z).cpu(),
-                nrow=4,
-                scale=2,
-                caption=f"{m1} decoded from μ (first) and 7 draws from q(z | {m2})",
-            )
+        ui.show_grid(cross_generate(model, 1, x2, seed=1), nrow=4, scale=2,
+                     caption=f"{m1} decoded from μ (first) and 7 draws from q(z | {m2})")  # fmt: skip
 
 with trav_tab:
-    order, kl = dims_by_kl(model, pair.test, limit=1000)
+    order, _ = ui.cached_dims_by_kl(str(cur.entry.path), stamp, pair.name)
     k = st.slider("Rows: top-k dimensions", 1, model.latent_dim, min(4, model.latent_dim), key=P + "k")
     zc = torch.from_numpy(an["a"][0])
     codes = traversal_codes(zc, order[:k], traversal_values(3.0, 9))

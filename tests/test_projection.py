@@ -107,3 +107,16 @@ def test_latent_map_figure_and_click_targets(z16):
     pca = compute_projection(z16, ds, ProjectionParams(method="pca", limit=300, n_prior=0))
     fig2, targets2 = latent_map(z16, pca, ds.class_names, color_by="kl")
     assert targets2 is None and not fig2.layout.images and len(fig2.data) == 1
+
+
+def test_plane_is_raw_for_two_dims_and_pca_otherwise():
+    from explorer.projection import plane
+
+    rng = np.random.default_rng(0)
+    two = rng.normal(size=(50, 2)).astype(np.float32)
+    emb, project, how = plane(two)
+    assert how == "raw 2-D latent" and emb is two and np.array_equal(project(two[:3]), two[:3])
+    codes = rng.normal(size=(200, 6)).astype(np.float32) * np.array([5, 3, 1, 1, 1, 1], np.float32)
+    emb, project, how = plane(codes)
+    assert how == "PCA" and emb.shape == (200, 2) and np.allclose(project(codes), emb, atol=1e-4)
+    assert emb[:, 0].var() > emb[:, 1].var() > 1.5  # the two widest directions, widest first

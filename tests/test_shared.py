@@ -95,3 +95,24 @@ def test_shipped_joint_model_retrieves_across_modalities():
     assert retrieval_accuracy(a, la, b, lb) >= 0.8
     assert retrieval_accuracy(b, lb, a, la) >= 0.8
     assert JOINT.stat().st_size < 5 * 2**20
+
+
+@pytest.mark.skipif(not JOINT.exists(), reason="shipped joint checkpoint missing")
+def test_cross_generation_and_the_shared_map():
+    from explorer.mapview import shared_map_figure
+    from explorer.shared import cross_generate
+
+    model, meta = load_for_use(JOINT)
+    ds = load_dataset(meta["dataset"])
+    x = ds.test.images[:1]
+    out = cross_generate(model, 0, x, n=8, seed=0)  # digit -> fashion
+    with torch.no_grad():
+        from_mean = model.decode2(model.encode(x)[0])
+    assert out.shape == (8, 1, 28, 28) and torch.allclose(out[0], from_mean[0].cpu(), atol=1e-6)
+    assert not torch.allclose(out[1], out[2])  # the rest are draws from q(z | digit)
+    assert cross_generate(model, 1, ds.partner.test.images[:1], n=3).shape == (3, 1, 28, 28)  # fashion -> digit
+    a, _, la = encode_modality(model, ds, "mnist")
+    b, _, lb = encode_modality(model, ds, "fashion-mnist")
+    fig = shared_map_figure(("mnist", "fashion-mnist"), (a, b[:500]), (la, lb[:500]), (ds.class_names, ds.class_names))
+    assert len(fig.data) == 20 and {t.marker.symbol for t in fig.data} == {"circle", "x"}
+    assert sum(len(t.x) for t in fig.data) == len(a) + 500 and "PCA" in fig.layout.title.text
