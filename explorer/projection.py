@@ -101,6 +101,16 @@ class Projection:
             arrays = {k: z[k] for k in z.files}
         return cls(**arrays, meta=json.loads(sidecar.read_text()))
 
+    def to_csv(self, class_names: tuple[str, ...]) -> bytes:
+        """One row per point: dataset index, label, class name and map coordinates."""
+        out = io.StringIO()
+        out.write(",".join(["index", "label", "class"] + [f"x{i}" for i in range(self.embedding.shape[1])]) + "\n")
+        for r in range(len(self.labels)):
+            name = class_names[self.labels[r]] if self.labels[r] < len(class_names) else str(self.labels[r])
+            out.write(",".join([str(self.index[r]), str(self.labels[r]), name.replace(",", " ")]
+                               + [f"{v:.5f}" for v in self.embedding[r]]) + "\n")  # fmt: skip
+        return out.getvalue().encode()
+
     def project(self, codes: np.ndarray) -> np.ndarray | None:
         """Map new codes (M, z) onto this map, where the method allows it (raw and PCA)."""
         method = self.meta["params"]["method"]

@@ -1,7 +1,5 @@
 """Latent map: the codes of a split as a PCA, t-SNE, UMAP or raw scatter, linked to the decoder."""
 
-import io
-
 import numpy as np
 import streamlit as st
 import torch
@@ -120,17 +118,13 @@ with right:
     st.metric("Trustworthiness", f"{q['trustworthiness']:.3f}", help="1 = every map neighbour is a latent neighbour")
     st.caption(f"{proj.meta['n']:,} points · computed in {proj.meta['seconds']:.1f} s")
 
-    def csv() -> bytes:
-        out = io.StringIO()
-        cols = ["index", "label", "class"] + [f"x{i}" for i in range(proj.embedding.shape[1])]
-        out.write(",".join(cols) + "\n")
-        for r in range(len(proj.labels)):
-            out.write(",".join([str(proj.index[r]), str(proj.labels[r]), names[proj.labels[r]].replace(",", " ")]
-                               + [f"{v:.5f}" for v in proj.embedding[r]]) + "\n")  # fmt: skip
-        return out.getvalue().encode()
-
     st.download_button(
-        "Projection as CSV", csv, f"latent-map-{method}.csv", "text/csv", key=P + "csv", icon=":material/download:"
+        "Projection as CSV",
+        lambda: proj.to_csv(names),
+        f"latent-map-{method}.csv",
+        "text/csv",
+        key=P + "csv",
+        icon=":material/download:",
     )
     st.caption("PNG: the camera icon in the plot's toolbar.")
 

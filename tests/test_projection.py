@@ -120,3 +120,13 @@ def test_plane_is_raw_for_two_dims_and_pca_otherwise():
     emb, project, how = plane(codes)
     assert how == "PCA" and emb.shape == (200, 2) and np.allclose(project(codes), emb, atol=1e-4)
     assert emb[:, 0].var() > emb[:, 1].var() > 1.5  # the two widest directions, widest first
+
+
+def test_projection_csv_has_a_row_per_point(z16):
+    ds = load_dataset("mnist")
+    proj = compute_projection(z16, ds, ProjectionParams(method="pca", limit=50, n_prior=0))
+    lines = proj.to_csv(ds.class_names).decode().splitlines()
+    assert lines[0] == "index,label,class,x0,x1" and len(lines) == 51
+    first = lines[1].split(",")
+    assert int(first[0]) == proj.index[0] and int(first[1]) == proj.labels[0]
+    assert np.allclose([float(first[3]), float(first[4])], proj.embedding[0], atol=1e-4)
