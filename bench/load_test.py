@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from _common import CpuMeter, print_table
-from slider_latency import SRC_JS, wait_jobs_idle
+from slider_latency import wait_jobs_idle
 
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, serve
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, SRC_CHANGED_JS, serve
 from tests.plotly_click import PIXEL_JS
 
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
@@ -47,11 +47,9 @@ async def _timed(results: dict, errors: list, name: str, coro) -> None:
 
 
 async def _slider(page) -> None:
-    before = await page.evaluate(SRC_JS)
+    before = await page.evaluate(DECODED_SRC_JS)
     await page.keyboard.press("ArrowRight")
-    await page.wait_for_function(
-        f"(b) => {{ const s = ({SRC_JS})(); return s && s !== b; }}", arg=before, timeout=30_000
-    )
+    await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
 
 
 async def _click_map(page, k: int) -> None:
@@ -83,7 +81,7 @@ async def session(browser, url: str, rounds: int, results: dict, errors: list, t
     page = await ctx.new_page()
     try:
         await page.goto(f"{url}/traverse")
-        await page.wait_for_function(SRC_JS, timeout=120_000)
+        await page.wait_for_function(DECODED_SRC_JS, timeout=120_000)
         await page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider").focus()
         for _ in range(rounds):
             await pause()

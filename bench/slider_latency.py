@@ -14,11 +14,7 @@ from pathlib import Path
 
 from _common import ROOT, print_table, stats_ms
 
-from tests.browser import browser, serve, wait_idle
-
-SRC_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stImage"]')]
-  .find(e => e.innerText.includes('decode(z)')); if (!el) return null;
-  const img = el.querySelector('img'); return img && img.complete ? img.src : null; }"""
+from tests.browser import DECODED_SRC_JS, SRC_CHANGED_JS, browser, serve, wait_idle
 
 
 def measure(page, slider_locator, n: int, warmup: int = 3) -> list[float]:
@@ -26,10 +22,10 @@ def measure(page, slider_locator, n: int, warmup: int = 3) -> list[float]:
     slider_locator.focus()
     out = []
     for i in range(n + warmup):
-        before = page.evaluate(SRC_JS)
+        before = page.evaluate(DECODED_SRC_JS)
         t0 = time.perf_counter()
         page.keyboard.press("ArrowRight" if (i // 4) % 2 == 0 else "ArrowLeft")
-        page.wait_for_function(f"(b) => {{ const s = ({SRC_JS})(); return s && s !== b; }}", arg=before, timeout=20_000)
+        page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=20_000)
         if i >= warmup:
             out.append(time.perf_counter() - t0)
     return out
@@ -57,14 +53,14 @@ def run(n: int = 40, page_path: str = "traverse", home: Path | None = None) -> d
             page = b.new_page()
             page.goto(url)
             wait_idle(page)
-            page.wait_for_function(SRC_JS)
+            page.wait_for_function(DECODED_SRC_JS)
             result["floor"] = stats_ms(measure(page, page.get_by_role("slider").first, n))
         with serve(env={"EXPLORER_HOME": str(home)}) as url:
             page = b.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/{page_path}")
             wait_jobs_idle(home)
             wait_idle(page)
-            page.wait_for_function(SRC_JS, timeout=60_000)
+            page.wait_for_function(DECODED_SRC_JS, timeout=60_000)
             slider = page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider")
             result["traverse"] = stats_ms(measure(page, slider, n))
     result["ratio_median"] = result["traverse"]["median_ms"] / result["floor"]["median_ms"]

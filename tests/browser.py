@@ -14,6 +14,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# The src of the image captioned "decode(z)" once it has loaded, else null.
+DECODED_SRC_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stImage"]')]
+  .find(e => e.innerText.includes('decode(z)')); if (!el) return null;
+  const img = el.querySelector('img'); return img && img.complete ? img.src : null; }"""
+# True once that src differs from the one passed in.
+SRC_CHANGED_JS = f"(b) => {{ const s = ({DECODED_SRC_JS})(); return s && s !== b; }}"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 

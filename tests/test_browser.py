@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
+from tests.browser import CHROMIUM, DECODED_SRC_JS, SRC_CHANGED_JS, browser, exceptions, serve, wait_idle
 from tests.plotly_click import box_select, click_point
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
@@ -81,14 +81,12 @@ def test_deep_links_render_without_exceptions(page, app_url, path):
 def test_traverse_arrow_key_updates_image(page, app_url):
     page.goto(f"{app_url}/traverse")
     wait_idle(page)
-    js = """() => { const el = [...document.querySelectorAll('[data-testid="stImage"]')]
-      .find(e => e.innerText.includes('decode(z)')); return el ? el.querySelector('img').src : null; }"""
-    page.wait_for_function(js, timeout=60_000)
-    before = page.evaluate(js)
+    page.wait_for_function(DECODED_SRC_JS, timeout=60_000)
+    before = page.evaluate(DECODED_SRC_JS)
     slider = page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider")
     slider.focus()
     page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"(b) => {{ const s = ({js})(); return s && s !== b; }}", arg=before, timeout=20_000)
+    page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=20_000)
     assert not exceptions(page)
 
 
