@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +96,18 @@ def fmt_eta(p: Progress) -> str:
         return "?"
     left = p.elapsed / p.step * (p.total_steps - p.step)
     return f"{int(left // 60)}m{int(left % 60):02d}s" if left >= 60 else f"{math.ceil(left)}s"
+
+
+def beta_sweep(spec: RunSpec, betas: tuple[float, ...] = (0.5, 1.0, 4.0)) -> dict[str, RunSpec]:
+    """The same run, without anchors, at several β (an autoencoder has no β, so it becomes vae-mlp)."""
+    model = "vae-mlp" if spec.model == "ae-mlp" else spec.model
+    return {f"β = {b:g}": replace(spec, model=model, config={**spec.config, "beta": b}, anchors=(), anchor_rate=0.0)
+            for b in betas}  # fmt: skip
+
+
+def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:
+    """ae-mlp and vae-mlp with a 2-D latent, same data and settings: the holes the KL term fills."""
+    config = {**spec.config, "latent_dim": 2, "beta": 1.0}
+    return {
+        kind: replace(spec, model=kind, config=config, anchors=(), anchor_rate=0.0) for kind in ("ae-mlp", "vae-mlp")
+    }

@@ -13,7 +13,7 @@ from explorer.errors import ExplorerError
 from explorer.generate import prior_samples
 from explorer.mapview import class_scatter
 from explorer.models import model_names
-from explorer.pipeline import DEFAULT_ANCHOR_RATE, RunSpec
+from explorer.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep
 from explorer.train import TrainSettings
 from explorer.trainjob import spec_to_dict
 from explorer.trainview import curves_figure, read_run
@@ -69,15 +69,12 @@ with st.container(border=True):
             st.session_state[P + "job"] = job
     if b2.button("β sweep: 0.5, 1, 4", icon=":material/compare:", key=P + "beta_sweep",
                  help="Trains the same model three times with β = 0.5, 1 and 4, same seed."):  # fmt: skip
-        jobs = {f"β = {b:g}": submit(RunSpec(spec.model if spec.model != "ae-mlp" else "vae-mlp", spec.dataset,
-                                             {**spec.config, "beta": b}, spec.settings), run_name(spec, f"-beta{b:g}"))
-                for b in (0.5, 1.0, 4.0)}  # fmt: skip
+        runs = beta_sweep(spec)
+        jobs = {label: submit(s, run_name(s, f"-beta{s.config['beta']:g}")) for label, s in runs.items()}
         st.session_state[P + "group"] = {"kind": "beta", "jobs": jobs}
     if b3.button("AE against VAE", icon=":material/compare_arrows:", key=P + "aevae",
                  help="Trains ae-mlp and vae-mlp with a 2-D latent, same seed."):  # fmt: skip
-        base = {**spec.config, "latent_dim": 2, "beta": 1.0}
-        jobs = {k: submit(RunSpec(k, spec.dataset, base, spec.settings), run_name(RunSpec(k, spec.dataset, base), "-cmp"))
-                for k in ("ae-mlp", "vae-mlp")}  # fmt: skip
+        jobs = {label: submit(s, run_name(s, "-cmp")) for label, s in ae_against_vae(spec).items()}
         st.session_state[P + "group"] = {"kind": "aevae", "jobs": jobs}
 
 

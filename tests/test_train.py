@@ -71,3 +71,21 @@ def test_same_seed_same_result(small):
 def test_settings_validation(bad):
     with pytest.raises(ConfigError):
         TrainSettings(**bad)
+
+
+def test_comparison_runs_share_everything_but_what_they_compare():
+    from explorer.pipeline import RunSpec, ae_against_vae, beta_sweep
+
+    spec = RunSpec("ae-mlp", "digits", {"latent_dim": 8, "beta": 1.0, "recon": "mse"}, TrainSettings(3, 64, 3e-3, 7),
+                   ("donut",), 2.0)  # fmt: skip
+    sweep = beta_sweep(spec)
+    assert list(sweep) == ["β = 0.5", "β = 1", "β = 4"]
+    assert {s.model for s in sweep.values()} == {"vae-mlp"} and [s.config["beta"] for s in sweep.values()] == [
+        0.5,
+        1.0,
+        4.0,
+    ]
+    assert all(s.settings == spec.settings and s.config["recon"] == "mse" and not s.anchors for s in sweep.values())
+    pair = ae_against_vae(spec)
+    assert list(pair) == ["ae-mlp", "vae-mlp"]
+    assert all(s.config["latent_dim"] == 2 and s.settings == spec.settings and not s.anchors for s in pair.values())
