@@ -69,14 +69,6 @@ def alignment_from_codes(names: tuple[str, str], a: np.ndarray, la: np.ndarray, 
             "paired_distance": paired, "random_distance": rand}  # fmt: skip
 
 
-def alignment_report(model: BaseVAE, ds: object, split: str = "test") -> dict[str, float]:
-    """Retrieval both ways and paired/random distances for a joint model's two modalities."""
-    m1, m2 = model.config.modalities  # type: ignore[attr-defined]
-    a, _, la = encode_modality(model, ds, m1, split)
-    b, _, lb = encode_modality(model, ds, m2, split)
-    return alignment_from_codes((m1, m2), a, la, b, lb)
-
-
 @torch.no_grad()
 def cross_generate(model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, seed: int = 0) -> torch.Tensor:
     """Encode one item of modality ``source`` (0 or 1) alone; decode the other modality.

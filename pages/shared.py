@@ -11,7 +11,7 @@ from explorer import ui
 from explorer.data import Split
 from explorer.mapview import shared_map_figure
 from explorer.pipeline import RunSpec
-from explorer.shared import alignment_from_codes, alignment_report, cross_generate, encode_modality
+from explorer.shared import alignment_from_codes, cross_generate, encode_modality
 from explorer.train import TrainSettings
 from explorer.trainjob import spec_to_dict
 from explorer.traverse import traversal_codes, traversal_values
@@ -137,8 +137,8 @@ with cmp_tab:
                 ck = (s.extra or {}).get("checkpoint") if s else None
                 row = {"variant": label, "state": s.state if s else "?"}
                 if s and s.state == "done" and ck:
-                    mm = ui.cached_model(ck, Path(ck).stat().st_mtime_ns)[0]
-                    row.update({k: round(v, 3) for k, v in alignment_report(mm, pair).items()})
+                    rep_ = analysis(ck, Path(ck).stat().st_mtime_ns)["report"]  # cached: not re-encoded every 2 s
+                    row.update({k: round(v, 3) for k, v in rep_.items()})
                 elif s and s.active:
                     row["progress"] = f"{s.progress:.0%}"
                 rows.append(row)
