@@ -34,6 +34,13 @@ def claimed_regions(model: BaseVAE, protos: torch.Tensor, extent: float = 4.0, s
     return axis, scores.argmax(-1), scores
 
 
+def decoded_plane(model: BaseVAE, extent: float = 4.0, side: int = 15) -> torch.Tensor:
+    """Decode a side x side lattice over a 2-D latent, top-left (-extent, +extent) first. -> (side*side, C, H, W)"""
+    axis = torch.linspace(-extent, extent, side)
+    gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")  # rows go down in y, like an image
+    return decode_codes(model, torch.stack([gx.ravel(), gy.ravel()], 1))
+
+
 def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray, names: list[str],
                   regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
                   height: int = 480) -> go.Figure:  # fmt: skip

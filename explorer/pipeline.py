@@ -111,3 +111,9 @@ def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:
     return {
         kind: replace(spec, model=kind, config=config, anchors=(), anchor_rate=0.0) for kind in ("ae-mlp", "vae-mlp")
     }
+
+
+def anchored_pair(anchors: tuple[str, ...], rate: float, epochs: int, seed: int) -> dict[str, RunSpec]:
+    """A 2-D MNIST vae-mlp with anchors and its plain twin: same data, settings and seed."""
+    base = RunSpec("vae-mlp", "mnist", {"latent_dim": 2}, TrainSettings(epochs=epochs, seed=seed))
+    return {"anchored": replace(base, anchors=tuple(anchors), anchor_rate=rate), "plain": base}

@@ -7,13 +7,11 @@ import torch
 
 from explorer import ui
 from explorer.anchors import BUILTIN, scores_of, specs_of, target_distances
-from explorer.anchorview import anchor_figure, claimed_regions, class_map_figure, distance_figure
+from explorer.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
 from explorer.catalog import find_baseline, list_checkpoints
 from explorer.evaluate import encode_split
-from explorer.pipeline import RunSpec
-from explorer.train import TrainSettings
+from explorer.pipeline import anchored_pair
 from explorer.trainjob import spec_to_dict
-from explorer.traverse import decode_codes
 
 P = "anchors_"
 
@@ -41,27 +39,22 @@ def train_pair_ui() -> None:
                  key=P + "go"):  # fmt: skip
         stamp = time.strftime("%H%M%S")
         tag = "-".join(a.replace(":", "") for a in anchors)
-        base = {
-            "model": "vae-mlp",
-            "dataset": "mnist",
-            "config": {"latent_dim": 2},
-            "settings": TrainSettings(epochs=epochs, seed=seed),
+        names = {"anchored": f"anchored-{tag}-s{seed}-{stamp}", "plain": f"plain-s{seed}-{stamp}"}
+        st.session_state[P + "jobs"] = {
+            kind: runner.submit("train", {"spec": spec_to_dict(spec), "name": names[kind]})
+            for kind, spec in anchored_pair(tuple(anchors), rate, epochs, seed).items()
         }
-        ids = []
-        for name, spec in ((f"anchored-{tag}-s{seed}-{stamp}", RunSpec(**base, anchors=tuple(anchors), anchor_rate=rate)),
-                           (f"plain-s{seed}-{stamp}", RunSpec(**base))):  # fmt: skip
-            ids.append(runner.submit("train", {"spec": spec_to_dict(spec), "name": name}))
-        st.session_state[P + "jobs"] = ids
 
-    ids = st.session_state.get(P + "jobs", [])
-    if ids:
+    jobs = st.session_state.get(P + "jobs", {})
+    if jobs:
+        ids = list(jobs.values())
 
         @st.fragment(run_every=1.0)
         def progress() -> None:
             statuses = [runner.status(j) for j in ids]
-            for j, s in zip(ids, statuses):
+            for (kind, j), s in zip(jobs.items(), statuses):
                 if s is not None:
-                    st.caption(j.split("-", 1)[0])
+                    st.caption(f"{kind} model")
                     if ui.job_progress_ui(s, key=P + "stop" + j):
                         runner.stop(j)
             if all(s and not s.active for s in statuses) and st.session_state.get(P + "shown") != ids:
@@ -94,6 +87,8 @@ def analysis(path: str, stamp: int, dataset: str, other: str | None, other_stamp
     mu, _ = encode_split(m, split)
     out = {"mu": mu, "scores": scores.numpy(), "labels": split.labels.numpy(),
            "dist": target_distances(torch.from_numpy(mu), scores, targets)}  # fmt: skip
+    if m.latent_dim == 2:  # decoded lattices: the regions each anchor claims, and the plane itself
+        out.update(regions=claimed_regions(m, protos, kind=m.config.anchor_score), plane=decoded_plane(m))
     if other:
         o = ui.cached_model(other, other_stamp)[0]
         omu, _ = encode_split(o, split)
@@ -112,17 +107,14 @@ st.caption(f"Anchors: {', '.join(names)} · rate {model.config.anchor_rate:g} ·
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Where the data lands")
-    regions = claimed_regions(model, protos, kind=model.config.anchor_score) if model.latent_dim == 2 else None
+    regions = a.get("regions")
     st.plotly_chart(anchor_figure(mu2, a["scores"], t2, names, regions, title="Test codes by anchor score; tint = region each anchor claims"),
                     key=P + "fig")  # fmt: skip
     st.caption("Each tinted region is where the decoded image scores highest against that anchor's prototype.")
 with right:
     st.subheader("Decoded over the latent plane")
     if model.latent_dim == 2:
-        axis = torch.linspace(-4, 4, 15)
-        gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")
-        ui.show_grid(decode_codes(model, torch.stack([gx.ravel(), gy.ravel()], 1)), nrow=15, scale=1,
-                     caption="z from (−4, +4) top-left to (+4, −4) bottom-right")  # fmt: skip
+        ui.show_grid(a["plane"], nrow=15, scale=1, caption="z from (−4, +4) top-left to (+4, −4) bottom-right")
     st.markdown("**Prototypes**")
     ui.show_gallery(protos.view(-1, *model.config.in_shape), names, width=84)
 

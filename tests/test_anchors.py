@@ -89,3 +89,24 @@ def test_cli_anchored_training_puts_ones_towards_plus_plus(tmp_path):
         d = z["mu"][z["labels"] == 1].mean(0) - z["mu"][z["labels"] == 0].mean(0)
         cosines.append(float(d @ np.ones(2) / np.linalg.norm(d) / np.sqrt(2)))
     assert min(cosines) >= 0.8, cosines
+
+
+def test_anchored_pair_differs_only_in_anchors():
+    from explorer.pipeline import anchored_pair
+
+    pair = anchored_pair(("donut", "stick"), 3.0, 4, 11)
+    a, p = pair["anchored"], pair["plain"]
+    assert a.anchors == ("donut", "stick") and a.anchor_rate == 3.0 and not p.anchors
+    assert (a.model, a.dataset, a.config, a.settings) == (p.model, p.dataset, p.config, p.settings)
+    assert a.config["latent_dim"] == 2 and a.settings.seed == 11 and a.settings.epochs == 4
+
+
+def test_decoded_plane_runs_top_left_to_bottom_right():
+    from explorer.anchorview import decoded_plane
+    from explorer.traverse import decode_codes
+
+    model = build_model("vae-mlp", {"latent_dim": 2})
+    plane = decoded_plane(model, extent=2.0, side=3)
+    assert plane.shape == (9, 1, 28, 28)
+    corners = decode_codes(model, torch.tensor([[-2.0, 2.0], [2.0, -2.0]]))
+    assert torch.allclose(plane[0], corners[0]) and torch.allclose(plane[-1], corners[1])
