@@ -21,7 +21,7 @@ def time_method(size: str, method: str) -> tuple[float, float]:
     """Seconds and 10-NN map accuracy for one uncached map of the whole dataset (split 'all')."""
     os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
-    from explorer.projection import ProjectionParams, get_or_compute
+    from explorer.analysis.projection import ProjectionParams, get_or_compute
 
     path, ds = CKPTS[size]
     t0 = time.perf_counter()
@@ -36,9 +36,9 @@ def time_sklearn(size: str) -> tuple[float, float]:
     """scikit-learn's TSNE (defaults) on the same codes, timing the fit alone."""
     from sklearn.manifold import TSNE
 
+    from explorer.analysis.evaluate import encode_split, knn_accuracy
     from explorer.checkpoint import load_checkpoint
     from explorer.data import load_dataset
-    from explorer.evaluate import encode_split, knn_accuracy
 
     path, ds = CKPTS[size]
     model, _ = load_checkpoint(path)

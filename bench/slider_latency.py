@@ -109,9 +109,9 @@ def measure_during_train(n: int = 30) -> dict:
     import os
 
     from explorer.jobs import JobRunner
-    from explorer.pipeline import RunSpec
-    from explorer.train import TrainSettings
-    from explorer.trainjob import spec_to_dict
+    from explorer.training.pipeline import RunSpec
+    from explorer.training.train import TrainSettings
+    from explorer.training.trainjob import spec_to_dict
 
     def start():
         home = Path(tempfile.mkdtemp(prefix="train-home-"))

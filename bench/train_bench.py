@@ -14,7 +14,7 @@ import torch
 from _common import print_table
 
 from explorer.data import load_dataset
-from explorer.train import TrainSettings, make_model, train
+from explorer.training.train import TrainSettings, make_model, train
 
 
 def classic_epoch(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128) -> float:

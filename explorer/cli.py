@@ -13,7 +13,7 @@ from explorer.errors import ExplorerError
 
 
 def _progress_bar(p, width: int = 30) -> str:
-    from explorer.pipeline import fmt_eta
+    from explorer.training.pipeline import fmt_eta
 
     filled = int(width * p.fraction)
     loss = f" loss {p.metrics.get('total', float('nan')):8.2f}" if p.event == "step" else ""
@@ -21,8 +21,8 @@ def _progress_bar(p, width: int = 30) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from explorer.pipeline import RunSpec, train_run
-    from explorer.train import TrainSettings
+    from explorer.training.pipeline import RunSpec, train_run
+    from explorer.training.train import TrainSettings
 
     config = {"latent_dim": args.latent_dim, "beta": args.beta, "recon": args.recon}
     if args.hidden:
@@ -78,7 +78,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from explorer.evaluate import evaluate
+    from explorer.analysis.evaluate import evaluate
 
     model, meta = _load(args)
     ds = _dataset_for(args, model, meta)
@@ -89,13 +89,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from explorer.evaluate import encode_split
+    from explorer.analysis.evaluate import encode_split
     from explorer.storage import atomic_write_bytes
 
     model, meta = _load(args)
     ds = _dataset_for(args, model, meta)
     if args.modality:
-        from explorer.shared import encode_modality
+        from explorer.analysis.multimodal import encode_modality
 
         mu, logvar, labels = encode_modality(model, ds, args.modality, args.split)
     else:
@@ -114,9 +114,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from explorer.analysis.projection import ProjectionParams, get_or_compute
     from explorer.catalog import resolve
     from explorer.checkpoint import read_metadata
-    from explorer.projection import ProjectionParams, get_or_compute
     from explorer.storage import atomic_write_bytes
 
     path = resolve(args.checkpoint)

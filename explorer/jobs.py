@@ -27,8 +27,8 @@ from explorer.storage import atomic_write_json, home_dir
 
 # Job kind -> "module:function". The function takes (params: dict, reporter: Reporter).
 JOB_KINDS = {
-    "projection": "explorer.projection:projection_job",
-    "train": "explorer.trainjob:train_job",
+    "projection": "explorer.analysis.projection:projection_job",
+    "train": "explorer.training.trainjob:train_job",
 }
 ACTIVE = ("queued", "running")
 

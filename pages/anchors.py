@@ -6,12 +6,12 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.anchors import BUILTIN, scores_of, specs_of, target_distances
-from explorer.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
+from explorer.analysis.anchors import BUILTIN, scores_of, specs_of, target_distances
+from explorer.analysis.evaluate import encode_split
 from explorer.catalog import find_baseline, list_checkpoints
-from explorer.evaluate import encode_split
-from explorer.pipeline import anchored_pair
-from explorer.trainjob import spec_to_dict
+from explorer.figures.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
+from explorer.training.pipeline import anchored_pair
+from explorer.training.trainjob import spec_to_dict
 
 P = "anchors_"
 

@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.arithmetic import (
+from explorer.analysis.arithmetic import (
     analogy,
     attribute_vector,
     codes_of,
@@ -17,10 +17,10 @@ from explorer.arithmetic import (
     save_vector,
     strength_codes,
 )
+from explorer.analysis.projection import plane
+from explorer.analysis.traverse import decode_codes
 from explorer.errors import ExplorerError
-from explorer.mapview import class_scatter
-from explorer.projection import plane
-from explorer.traverse import decode_codes
+from explorer.figures.mapview import class_scatter
 
 P = "arith_"
 ui.page_header("Latent arithmetic")

@@ -4,8 +4,8 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.corrupt import CORRUPTIONS, corrupt, recon_errors
-from explorer.generate import prior_samples
+from explorer.analysis.corrupt import CORRUPTIONS, corrupt, recon_errors
+from explorer.analysis.generate import prior_samples
 
 P = "generate_"
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer import ui
-from explorer.generate import prior_samples, reconstructions
+from explorer.analysis.generate import prior_samples, reconstructions
 
 ui.page_header("Latent Explorer")
 st.markdown(

@@ -5,9 +5,9 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
-from explorer.projection import ProjectionParams, cache_key
-from explorer.traverse import decode_codes
+from explorer.analysis.projection import ProjectionParams, cache_key
+from explorer.analysis.traverse import decode_codes
+from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
 
 P = "latentmap_"
 SELECTION_KEY = "shared_map_selection"  # read by the arithmetic page on purpose

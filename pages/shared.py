@@ -8,13 +8,13 @@ import streamlit as st
 import torch
 
 from explorer import ui
+from explorer.analysis.multimodal import alignment_from_codes, cross_generate, encode_modality
+from explorer.analysis.traverse import traversal_codes, traversal_values
 from explorer.data import Split
-from explorer.mapview import shared_map_figure
-from explorer.pipeline import RunSpec
-from explorer.shared import alignment_from_codes, cross_generate, encode_modality
-from explorer.train import TrainSettings
-from explorer.trainjob import spec_to_dict
-from explorer.traverse import traversal_codes, traversal_values
+from explorer.figures.mapview import shared_map_figure
+from explorer.training.pipeline import RunSpec
+from explorer.training.train import TrainSettings
+from explorer.training.trainjob import spec_to_dict
 
 P = "shared_"
 ui.page_header("Shared latent space")

@@ -7,16 +7,16 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.anchors import BUILTIN
+from explorer.analysis.anchors import BUILTIN
+from explorer.analysis.generate import prior_samples
 from explorer.data import DATASET_NAMES
 from explorer.errors import ExplorerError
-from explorer.generate import prior_samples
-from explorer.mapview import class_scatter
+from explorer.figures.mapview import class_scatter
+from explorer.figures.trainview import curves_figure, read_run
 from explorer.models import model_names
-from explorer.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep
-from explorer.train import TrainSettings
-from explorer.trainjob import spec_to_dict
-from explorer.trainview import curves_figure, read_run
+from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep
+from explorer.training.train import TrainSettings
+from explorer.training.trainjob import spec_to_dict
 
 P = "train_"
 

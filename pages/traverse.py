@@ -4,9 +4,9 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.arithmetic import load_vectors
-from explorer.traverse import code_of, decode_codes, gif_bytes, prior_code, traversal_grid, traversal_values
-from explorer.viz import image_grid, png_bytes
+from explorer.analysis.arithmetic import load_vectors
+from explorer.analysis.traverse import code_of, decode_codes, gif_bytes, prior_code, traversal_grid, traversal_values
+from explorer.figures.viz import image_grid, png_bytes
 
 P = "traverse_"  # session-state prefix of this page
 

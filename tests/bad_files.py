@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save as st_save
 
 from explorer.checkpoint import META_KEY, build_metadata, checkpoint_bytes
-from explorer.train import make_model
+from explorer.training.train import make_model
 
 MARKER = "PWNED"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.anchors import anchor_specs, default_targets, donut, stick, target_distances
+from explorer.analysis.anchors import anchor_specs, default_targets, donut, stick, target_distances
 from explorer.models import build_model
-from explorer.pipeline import RunSpec
+from explorer.training.pipeline import RunSpec
 
 
 def test_builtin_prototypes_match_the_spec():
@@ -92,7 +92,7 @@ def test_cli_anchored_training_puts_ones_towards_plus_plus(tmp_path):
 
 
 def test_anchored_pair_differs_only_in_anchors():
-    from explorer.pipeline import anchored_pair
+    from explorer.training.pipeline import anchored_pair
 
     pair = anchored_pair(("donut", "stick"), 3.0, 4, 11)
     a, p = pair["anchored"], pair["plain"]
@@ -102,8 +102,8 @@ def test_anchored_pair_differs_only_in_anchors():
 
 
 def test_decoded_plane_runs_top_left_to_bottom_right():
-    from explorer.anchorview import decoded_plane
-    from explorer.traverse import decode_codes
+    from explorer.analysis.traverse import decode_codes
+    from explorer.figures.anchorview import decoded_plane
 
     model = build_model("vae-mlp", {"latent_dim": 2})
     plane = decoded_plane(model, extent=2.0, side=3)

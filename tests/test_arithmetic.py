@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.arithmetic import (
+from explorer.analysis.arithmetic import (
     analogy,
     attribute_vector,
     codes_of,

@@ -9,7 +9,7 @@ import pytest
 
 from explorer.catalog import list_checkpoints, runs_dir
 from explorer.checkpoint import CheckpointError, build_metadata, load_checkpoint, save_checkpoint
-from explorer.train import make_model
+from explorer.training.train import make_model
 
 
 def _model_and_meta(seed: int):

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from explorer import jobs
+from explorer.analysis.projection import ProjectionParams, cache_key, load_cached
 from explorer.catalog import shipped_dir
 from explorer.jobs import JobRunner
-from explorer.projection import ProjectionParams, cache_key, load_cached
 
 Z2 = shipped_dir() / "mnist-vae-mlp-z2.safetensors"
 
@@ -95,9 +95,9 @@ def test_train_job_writes_snapshots_and_a_checkpoint(runner):
 
     from explorer.catalog import runs_dir
     from explorer.checkpoint import load_checkpoint
-    from explorer.pipeline import RunSpec
-    from explorer.train import TrainSettings
-    from explorer.trainjob import spec_to_dict
+    from explorer.training.pipeline import RunSpec
+    from explorer.training.train import TrainSettings
+    from explorer.training.trainjob import spec_to_dict
 
     spec = RunSpec(
         model="vae-mlp", dataset="digits", config={"latent_dim": 3}, settings=TrainSettings(epochs=2, batch_size=64)

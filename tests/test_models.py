@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
+from explorer.analysis.evaluate import evaluate_split
 from explorer.checkpoint import build_metadata, load_checkpoint, save_checkpoint
 from explorer.config import ConfigError
-from explorer.evaluate import evaluate_split
 from explorer.models import build_model, get_model_class
 from explorer.models.base import kl_per_dim
-from explorer.train import TrainSettings, train
+from explorer.training.train import TrainSettings, train
 from tests.helpers import model_for
 
 

@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
+from explorer.analysis.projection import ProjectionParams, cache_key, compute_projection, get_or_compute, load_cached
 from explorer.catalog import shipped_dir
 from explorer.checkpoint import load_checkpoint
 from explorer.data import load_dataset
 from explorer.errors import ConfigError
-from explorer.projection import ProjectionParams, cache_key, compute_projection, get_or_compute, load_cached
 
 Z16 = shipped_dir() / "mnist-vae-mlp-z16.safetensors"
 
@@ -91,7 +91,7 @@ def test_cli_embed_cached_second_time(tmp_path):
 
 def test_latent_map_figure_and_click_targets(z16):
     """Raw 2-D maps get a decoded manifold and a clickable lattice; other maps only their points."""
-    from explorer.mapview import DATA, GRID, decode_point, latent_map
+    from explorer.figures.mapview import DATA, GRID, decode_point, latent_map
 
     ds = load_dataset("mnist")
     z2 = load_checkpoint(shipped_dir() / "mnist-vae-mlp-z2.safetensors")[0]
@@ -110,7 +110,7 @@ def test_latent_map_figure_and_click_targets(z16):
 
 
 def test_plane_is_raw_for_two_dims_and_pca_otherwise():
-    from explorer.projection import plane
+    from explorer.analysis.projection import plane
 
     rng = np.random.default_rng(0)
     two = rng.normal(size=(50, 2)).astype(np.float32)

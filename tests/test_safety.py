@@ -68,7 +68,7 @@ def test_header_length_bytes_never_mistaken_for_pickle(length, tmp_path):
     import struct
 
     from explorer.checkpoint import build_metadata, checkpoint_bytes
-    from explorer.train import make_model
+    from explorer.training.train import make_model
 
     model = make_model("vae-mlp", {"latent_dim": 2}, 0)
     data = checkpoint_bytes(model, build_metadata(model, dataset="mnist", split="s", seed=0, epochs=0))

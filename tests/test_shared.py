@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.analysis.multimodal import encode_modality, paired_distances, retrieval_accuracy
 from explorer.catalog import shipped_dir
 from explorer.checkpoint import load_for_use
 from explorer.data import load_dataset
 from explorer.models import build_model, get_model_class
 from explorer.models.joint import contrastive_loss, correlation_loss, poe
-from explorer.shared import encode_modality, paired_distances, retrieval_accuracy
 
 JOINT = shipped_dir() / "mnist-fashion-joint-vae.safetensors"
 
@@ -99,8 +99,8 @@ def test_shipped_joint_model_retrieves_across_modalities():
 
 @pytest.mark.skipif(not JOINT.exists(), reason="shipped joint checkpoint missing")
 def test_cross_generation_and_the_shared_map():
-    from explorer.mapview import shared_map_figure
-    from explorer.shared import cross_generate
+    from explorer.analysis.multimodal import cross_generate
+    from explorer.figures.mapview import shared_map_figure
 
     model, meta = load_for_use(JOINT)
     ds = load_dataset(meta["dataset"])

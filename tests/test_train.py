@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer.errors import ConfigError, TrainingDiverged
-from explorer.train import TrainSettings, make_model, train
+from explorer.training.train import TrainSettings, make_model, train
 
 
 def _states_equal(a: dict, b: dict) -> bool:
@@ -74,7 +74,7 @@ def test_settings_validation(bad):
 
 
 def test_comparison_runs_share_everything_but_what_they_compare():
-    from explorer.pipeline import RunSpec, ae_against_vae, beta_sweep
+    from explorer.training.pipeline import RunSpec, ae_against_vae, beta_sweep
 
     spec = RunSpec("ae-mlp", "digits", {"latent_dim": 8, "beta": 1.0, "recon": "mse"}, TrainSettings(3, 64, 3e-3, 7),
                    ("donut",), 2.0)  # fmt: skip

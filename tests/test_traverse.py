@@ -8,10 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.corrupt import CORRUPTIONS, corrupt, recon_errors
-from explorer.generate import prior_samples
-from explorer.train import make_model
-from explorer.traverse import (
+from explorer.analysis.corrupt import CORRUPTIONS, corrupt, recon_errors
+from explorer.analysis.generate import prior_samples
+from explorer.analysis.traverse import (
     code_of,
     decode_codes,
     dims_by_kl,
@@ -21,6 +20,7 @@ from explorer.traverse import (
     traversal_grid,
     traversal_values,
 )
+from explorer.training.train import make_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.data.datasets import SPLIT_SEED, Dataset, _seeded_split
+from explorer.data.base import SPLIT_SEED, Dataset, seeded_split
 from explorer.errors import DatasetError
 
 MAX_NPZ_BYTES = 512 * 1024 * 1024
@@ -83,6 +83,6 @@ def load_npz(path: str | Path) -> Dataset:
     labels = check_labels(labels, len(images))
     n_classes = int(labels.max()) + 1
     n_test = max(1, len(images) // 10)
-    train, test = _seeded_split(images, labels, n_test=n_test)
+    train, test = seeded_split(images, labels, n_test=n_test)
     return Dataset(f"npz:{path.name}", train, test, tuple(str(i) for i in range(n_classes)), str(path),
                    f"seeded {SPLIT_SEED}: {len(images) - n_test} train / {n_test} test")  # fmt: skip

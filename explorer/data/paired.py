@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from explorer.data.datasets import Dataset, Split
+from explorer.data.base import Dataset, Split
 
 PAIRED_NAMES = ("mnist+fashion-mnist", "mnist+label")
 

@@ -10,9 +10,9 @@ from explorer.jobs import JobRunner, JobStatus
 @st.cache_resource
 def job_runner() -> JobRunner:
     """One runner per server process, shared by every session. Warms the default maps on creation."""
+    from explorer.analysis.projection import warm_start
     from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
     from explorer.checkpoint import content_hash, read_metadata
-    from explorer.projection import warm_start
 
     runner = JobRunner()
     default = shipped_dir() / f"{DEFAULT_CHECKPOINT}.safetensors"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+PIXELATED_CSS = "<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>"
+
 
 def page_header(title: str) -> None:
     """Title a page, first routing legacy deep links through app.py.

@@ -27,7 +27,7 @@ def cached_dataset(name: str) -> Dataset:
 @st.cache_data(max_entries=32, show_spinner="Ranking latent dimensions…")
 def cached_dims_by_kl(path: str, stamp: int, dataset: str) -> tuple[list[int], list[float]]:
     """Dimensions ordered by mean KL on the test split (cached per model and dataset)."""
-    from explorer.traverse import dims_by_kl
+    from explorer.analysis.traverse import dims_by_kl
 
     order, kl = dims_by_kl(cached_model(path, stamp)[0], cached_dataset(dataset).test)
     return order, [float(v) for v in kl]
@@ -36,7 +36,7 @@ def cached_dims_by_kl(path: str, stamp: int, dataset: str) -> tuple[list[int], l
 @st.cache_data(max_entries=16, show_spinner="Scoring every image…")
 def cached_image_scores(path: str, stamp: int, dataset: str, split: str) -> dict[str, list[float]]:
     """Per-image -ELBO, recon and KL (nats) over a split."""
-    from explorer.evaluate import per_sample_terms
+    from explorer.analysis.evaluate import per_sample_terms
 
     terms = per_sample_terms(cached_model(path, stamp)[0], cached_dataset(dataset).split(split))
     return {k: v.tolist() for k, v in terms.items()}
@@ -54,14 +54,14 @@ def checkpoint_hash(path: str, stamp: int) -> str:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _cached_projection(key: str):
-    from explorer.projection import load_cached
+    from explorer.analysis.projection import load_cached
 
     return load_cached(key)
 
 
 def ready_projection(key: str):
     """A finished map from the disk cache, or None while it is not there. Callers must not modify it."""
-    from explorer.projection import cache_dir
+    from explorer.analysis.projection import cache_dir
 
     if not (cache_dir() / f"{key}.json").is_file():
         return None
@@ -74,7 +74,7 @@ def ready_projection(key: str):
 @st.cache_data(max_entries=16, show_spinner="Encoding…")
 def cached_codes(path: str, stamp: int, dataset: str, split: str = "test"):
     """Posterior means (N, z) of a split, as numpy."""
-    from explorer.evaluate import encode_split
+    from explorer.analysis.evaluate import encode_split
 
     return encode_split(cached_model(path, stamp)[0], cached_dataset(dataset).split(split))[0]
 
@@ -89,6 +89,6 @@ def cached_latent_map(key: str, stamp: int, color_by: str, show_prior: bool, hig
     which holds the checkpoint's hash) and ``stamp`` identify ``_model`` and ``_proj``. The figure
     is shared by every session: callers hand it to ``st.plotly_chart``, which only reads it.
     """
-    from explorer.mapview import latent_map
+    from explorer.figures.mapview import latent_map
 
     return latent_map(_model, _proj, class_names, color_by, show_prior, highlight, manifold)

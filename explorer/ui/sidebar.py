@@ -14,6 +14,7 @@ from explorer.device import pick_device
 from explorer.errors import ExplorerError
 from explorer.models import BaseVAE
 from explorer.storage import atomic_write_bytes
+from explorer.ui.navigation import PIXELATED_CSS
 from explorer.ui.resources import cached_dataset, cached_model
 
 MODEL_KEY = "sidebar_model"
@@ -62,8 +63,6 @@ def _upload_ui() -> None:
 
 def sidebar_ui() -> None:
     """Draw the model and dataset pickers in the sidebar."""
-    from explorer.ui.widgets import PIXELATED_CSS
-
     st.html(PIXELATED_CSS)  # small images scale up crisp, not blurred
     entries = {e.name: e for e in list_checkpoints()}
     with st.sidebar:

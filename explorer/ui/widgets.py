@@ -5,12 +5,10 @@ from __future__ import annotations
 import streamlit as st
 from torch import Tensor
 
+from explorer.analysis.traverse import pick_index
 from explorer.data import Split
-from explorer.traverse import pick_index
+from explorer.figures.viz import history_figure, image_grid
 from explorer.ui.sidebar import Current
-from explorer.viz import history_figure, image_grid
-
-PIXELATED_CSS = "<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>"
 
 
 def show_grid(images: Tensor, nrow: int = 8, scale: int = 3, caption: str | None = None) -> None:

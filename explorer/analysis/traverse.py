@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from explorer.analysis.evaluate import encode_split, mean_kl_per_dim
 from explorer.data import Split
-from explorer.evaluate import encode_split, mean_kl_per_dim
+from explorer.figures.viz import image_grid
 from explorer.models import BaseVAE
-from explorer.viz import image_grid
 
 START_MODES = ("dataset image", "random image of a class", "origin", "prior sample")
 

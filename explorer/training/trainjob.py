@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.analysis.evaluate import encode_split
+from explorer.analysis.projection import pca
 from explorer.catalog import runs_dir
 from explorer.data import Dataset
-from explorer.evaluate import encode_split
 from explorer.models import BaseVAE
-from explorer.pipeline import RunSpec, train_run
-from explorer.projection import pca
 from explorer.storage import atomic_write_bytes, atomic_write_json
-from explorer.train import Progress, TrainSettings
+from explorer.training.pipeline import RunSpec, train_run
+from explorer.training.train import Progress, TrainSettings
 
 MAP_POINTS = 2000
 N_RECON = 8

@@ -13,7 +13,7 @@ from explorer.data import Dataset, load_dataset
 from explorer.device import pick_device
 from explorer.errors import ConfigError
 from explorer.models import BaseVAE, get_model_class
-from explorer.train import Progress, TrainSettings, make_model, train
+from explorer.training.train import Progress, TrainSettings, make_model, train
 
 DEFAULT_ANCHOR_RATE = 3.0  # 5 epochs, z=2, donut/stick: cos(mean_1 - mean_0, (1,1)) 0.96-0.99 over seeds
 
@@ -33,7 +33,7 @@ class RunSpec:
         """The model config: the user's fields plus what the dataset fixes."""
         cfg = {**get_model_class(self.model).dataset_config(ds), **self.config}
         if self.anchors:
-            from explorer.anchors import anchor_specs
+            from explorer.analysis.anchors import anchor_specs
 
             specs = anchor_specs(self.anchors, ds, int(cfg.get("latent_dim", 2)))
             cfg["anchors"] = [{"name": a.name, "prototype": list(a.prototype), "target": list(a.target)} for a in specs]

@@ -6,10 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from explorer.anchors import scores_of
-from explorer.mapview import class_scatter
+from explorer.analysis.anchors import scores_of
+from explorer.analysis.traverse import decode_codes
+from explorer.figures.mapview import class_scatter
 from explorer.models import BaseVAE
-from explorer.traverse import decode_codes
 
 ANCHOR_RGB = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189)]  # anchor k: region, star and score colour
 REGION_COLORS = [f"rgba({r},{g},{b},0.18)" for r, g, b in ANCHOR_RGB]

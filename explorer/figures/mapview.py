@@ -12,10 +12,10 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from explorer.analysis.projection import Projection, plane
+from explorer.analysis.traverse import decode_codes
+from explorer.figures.viz import image_grid, png_bytes
 from explorer.models import BaseVAE
-from explorer.projection import Projection, plane
-from explorer.traverse import decode_codes
-from explorer.viz import image_grid, png_bytes
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 DATA, GRID, PRIOR = 0, 1, 2

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from explorer.analysis.evaluate import evaluate_split
 from explorer.data import Split
 from explorer.device import pick_device
 from explorer.errors import ConfigError, TrainingDiverged
-from explorer.evaluate import evaluate_split
 from explorer.models import BaseVAE, build_model
 
 EVENTS = ("start", "step", "epoch", "end")  # what Progress.event can be

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from explorer.analysis.evaluate import per_sample_terms
 from explorer.data import Split
 from explorer.errors import ExplorerError
-from explorer.evaluate import per_sample_terms
 from explorer.models import BaseVAE
 from explorer.storage import atomic_write_json, home_dir
 
@@ -58,7 +58,7 @@ def interpolate(z0: Tensor, z1: Tensor, steps: int, mode: str = "linear") -> Ten
 @torch.no_grad()
 def path_elbo(model: BaseVAE, path: Tensor, y: int | None = None, seed: int = 0) -> np.ndarray:
     """-ELBO (nats) of the image decoded at each point of a path: high where the path leaves the data. -> (S,)"""
-    from explorer.traverse import decode_codes
+    from explorer.analysis.traverse import decode_codes
 
     images = decode_codes(model, path, y)
     labels = torch.full((len(path),), y if y is not None else 0)

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.analysis.evaluate import encode_split, knn_accuracy, per_sample_terms
 from explorer.data import Dataset
 from explorer.errors import ConfigError
-from explorer.evaluate import encode_split, knn_accuracy, per_sample_terms
 from explorer.models import BaseVAE
 from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 

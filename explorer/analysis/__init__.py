@@ -1,0 +1,1 @@
+"""Analysis on trained models: evaluation, traversal, arithmetic, anchors, projections."""

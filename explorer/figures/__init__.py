@@ -1,0 +1,1 @@
+"""Plotly figures and image grids built from core results (no streamlit)."""

@@ -1,0 +1,1 @@
+"""Training: the loop, run specs and the worker-side training job."""
