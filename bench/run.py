@@ -23,7 +23,7 @@ import _common  # noqa: E402,F401  (puts the repo on sys.path)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="include 70k-point maps")
-    ap.add_argument("--skip", default="", help="comma-separated: slider,click,projection,train,cold,load")
+    ap.add_argument("--skip", default="", help="comma-separated: slider,click,projection,train,decode,cold,load")
     ap.add_argument("--sessions", type=int, default=8, help="load test: concurrent sessions")
     ap.add_argument("--think", type=float, default=1.0, help="load test: mean pause between a session's actions (s)")
     a = ap.parse_args()
@@ -89,6 +89,11 @@ def main() -> None:
 
         rows.extend(train_bench.run(3))
 
+    def decode() -> None:
+        import decode_bench
+
+        rows.extend(decode_bench.run())
+
     def cold() -> None:
         import cold_start
 
@@ -109,6 +114,7 @@ def main() -> None:
         ("click", click),
         ("projection", projection),
         ("train", train),
+        ("decode", decode),
         ("cold", cold),
         ("load", load),
     ):
