@@ -7,7 +7,7 @@ import pytest
 from explorer.checkpoint import load_checkpoint, read_metadata
 from explorer.data import load_npz
 from explorer.errors import CheckpointError, DatasetError
-from explorer.ui.sidebar import save_upload
+from explorer.catalog import save_upload
 from tests.bad_files import MARKER, bad_checkpoints, bad_datasets
 
 
