@@ -9,7 +9,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.checkpoint import MAX_FILE_BYTES, content_hash, model_from_bytes, read_metadata
+from explorer.checkpoint import MAX_FILE_BYTES, check_dataset_fits, content_hash, model_from_bytes, read_metadata
+from explorer.data import load_dataset
 from explorer.errors import CheckpointError, ExplorerError
 from explorer.storage import StorageError, atomic_write_bytes, atomic_write_json, home_dir
 
@@ -157,13 +158,20 @@ def save_upload(name: str, data: bytes, owner: str = "") -> str:
 
     The same bytes uploaded again (under any name) reuse the stored file and add ``owner`` to it.
     Refused: anything ``model_from_bytes`` refuses, a dataset that is not built in (the server
-    never reads a path named in an upload), and a file that would take the folder past its cap.
+    never reads a path named in an upload), an image shape or class count that disagrees with
+    that dataset, and a file that would take the folder past its cap.
     """
     if len(data) > MAX_FILE_BYTES:
         raise CheckpointError(f"{name} is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-    _, meta = model_from_bytes(data, name)  # raises CheckpointError with a clear message
+    model, meta = model_from_bytes(data, name)  # raises CheckpointError with a clear message
     if not _builtin_dataset(meta["dataset"]):
         raise CheckpointError(f"{name} names dataset {meta['dataset']!r}; uploads must name a built-in dataset")
+    try:
+        ds = load_dataset(meta["dataset"])
+    except ExplorerError:
+        ds = None  # not installed here: the page says so when the model is chosen
+    if ds is not None:
+        check_dataset_fits(model, ds, name)
     digest = content_hash(data)[:8]
     folder = uploads_dir()
     same = [p for p in folder.glob(f"*-{digest}{SUFFIX}") if p.read_bytes() == data] if folder.is_dir() else []

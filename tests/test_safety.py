@@ -203,6 +203,9 @@ def test_metadata_that_disagrees_with_its_dataset_is_refused_on_use(tmp_path):
         load_for_use(files["in-shape-vs-mnist.safetensors"])
     with pytest.raises(CheckpointError, match="3 classes"):
         load_for_use(files["cvae-3-classes.safetensors"])
+    for name in ("in-shape-vs-mnist.safetensors", "cvae-3-classes.safetensors"):
+        with pytest.raises(CheckpointError, match="its dataset mnist"):
+            save_upload(name, files[name].read_bytes())
 
 
 def test_an_upload_never_names_a_server_path(tmp_path):

@@ -147,7 +147,7 @@ def current() -> Current:
     try:
         model, meta = cached_model(str(entry.path), entry.path.stat().st_mtime_ns)
     except (ExplorerError, OSError) as exc:
-        st.error(f"Cannot load {entry.name}: {exc}")
+        st.error(f"Cannot load this model: {exc}")
         st.stop()
     except Exception:  # noqa: BLE001 - users get a line, the server log the traceback
         log.exception("loading %s", entry.path)
