@@ -132,7 +132,7 @@ def sidebar_ui() -> None:
         if broken:
             with st.expander(f"{len(broken)} stored file(s) cannot be used"):
                 for b in broken:
-                    st.caption(f"**{b.name}** ({b.source}): {b.error}")
+                    st.caption(f"**{b.name}** ({b.source}): {b.error.removeprefix(f'{b.path.name}: ')}")
         st.caption(f"Decoding on **{pick_device().type}**")
 
 
