@@ -252,3 +252,29 @@ def test_gpu_device_loads_and_decodes():
     model, _ = load(resolve("mnist-vae-mlp-z2"), dev)
     assert next(model.parameters()).device.type == "cuda"
     assert model.decode(torch.zeros(1, 2, device=dev)).shape == (1, 1, 28, 28)
+
+
+@pytest.mark.slow
+def test_app_survives_broken_files_and_a_bad_device(monkeypatch, tmp_path):
+    """A bad stored file is listed, not fatal; a model that disagrees with its dataset is a message; a bad
+    $EXPLORER_DEVICE falls back with a warning."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.bad_files import bad_metadata, mismatched_with_dataset
+
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    (runs_dir() / "bad-history.safetensors").write_bytes(bad_metadata(tmp_path)["history-numbers.safetensors"].read_bytes())
+    (runs_dir() / "wrong-shape.safetensors").write_bytes(
+        mismatched_with_dataset(tmp_path)["in-shape-vs-mnist.safetensors"].read_bytes())  # fmt: skip
+    monkeypatch.setenv("EXPLORER_DEVICE", "tpu")
+    app = str(Path(__file__).resolve().parents[1] / "app.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("tpu" in w.value and "cpu" in w.value for w in at.sidebar.warning)
+    assert any("bad-history" in c.value and "'history'" in c.value for c in at.sidebar.caption)
+    assert "bad-history" not in at.sidebar.selectbox[0].options
+    at.sidebar.selectbox[0].select("wrong-shape").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("takes images (1, 8, 8)" in e.value for e in at.error)
