@@ -278,3 +278,13 @@ def test_app_survives_broken_files_and_a_bad_device(monkeypatch, tmp_path):
     at.sidebar.selectbox[0].select("wrong-shape").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("takes images (1, 8, 8)" in e.value for e in at.error)
+
+
+def test_users_get_no_tracebacks_or_developer_menu():
+    """The server keeps tracebacks in its log; the browser shows a short message and no Deploy/Clear cache menu."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["client"]["toolbarMode"] == "minimal"
