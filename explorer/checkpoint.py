@@ -1,8 +1,10 @@
 """Checkpoints: one safetensors file whose header carries our JSON metadata.
 
 Loading never unpickles. The header is parsed by hand and checked (size, JSON, dtypes,
-shapes, offsets) before any tensor is read, and every tensor must match the model that
-the metadata's kind and config build.
+shapes, offsets) and every metadata field validated before any tensor is read. Every tensor
+must then match the model that the metadata's kind and config build, and that model is first
+built on torch's ``meta`` device (no memory), so a small header cannot make the server allocate
+a huge model before being refused.
 """
 
 from __future__ import annotations

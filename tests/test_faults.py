@@ -282,8 +282,9 @@ def test_app_survives_broken_files_and_a_bad_device(monkeypatch, tmp_path):
 
 def test_users_get_no_tracebacks_or_developer_menu():
     """The server keeps tracebacks in its log; the browser shows a short message and no Deploy/Clear cache menu."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
