@@ -5,11 +5,47 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
+import math
 import os
 import sys
 from pathlib import Path
 
 from explorer.errors import ExplorerError
+
+log = logging.getLogger("explorer.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {self.prog.removeprefix('latent-explorer ')}: {message}\n")
+        raise SystemExit(2)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(h) for h in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 400,100") from None
 
 
 def _progress_bar(p, width: int = 30) -> str:
@@ -26,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = {"latent_dim": args.latent_dim, "beta": args.beta, "recon": args.recon}
     if args.hidden:
-        config["hidden"] = [int(h) for h in args.hidden.split(",")]
+        config["hidden"] = args.hidden
     for key in (
         "fusion",
         "cca_weight",
@@ -70,11 +106,38 @@ def _dataset_for(args: argparse.Namespace, model, meta):
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """Check the whole checkpoint (exit 2 if it would not load), then print a summary or --json."""
     from explorer.catalog import resolve
-    from explorer.checkpoint import read_metadata
+    from explorer.checkpoint import load_checkpoint
 
-    print(json.dumps(read_metadata(resolve(args.checkpoint))))
+    path = resolve(args.checkpoint)
+    model, meta = load_checkpoint(path)
+    if args.json:
+        print(json.dumps(meta))
+    else:
+        print(_summary(path, model, meta))
     return 0
+
+
+def _summary(path: Path, model, meta: dict) -> str:
+    """A few readable lines about a checkpoint."""
+    cfg = {k: v for k, v in meta["config"].items() if k not in ("anchors", "in_shape", "latent_dim")}
+    train = meta.get("training") or {}
+    metrics = "  ".join(f"{k} {v:.2f}" for k, v in meta["test_metrics"].items())
+    anchors = ", ".join(meta.get("anchors") or []) or "none"
+    lines = [
+        f"{path.name}: {meta['model']}, z={meta['latent_dim']}, images {tuple(meta['config'].get('in_shape', ()))}, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters (all tensors checked)",
+        f"  dataset   {meta['dataset']} ({meta['split']})",
+        "  config    " + " ".join(f"{k}={v}" for k, v in cfg.items()),
+        f"  anchors   {anchors}",
+        f"  training  {meta['epochs']} epochs" + (f", batch {train['batch_size']}, lr {train['lr']:g}"
+                                                  if {"batch_size", "lr"} <= set(train) else "")
+        + f", seed {meta['seed']}" + (", stopped early" if meta.get("stopped_early") else ""),
+        f"  test      {metrics or 'no metrics'}",
+        f"  created   {meta['created']} ({', '.join(f'{k} {v}' for k, v in meta['versions'].items())})",
+    ]  # fmt: skip
+    return "\n".join(lines)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -82,8 +145,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model, meta = _load(args)
     ds = _dataset_for(args, model, meta)
-    print(json.dumps({"dataset": ds.name, "split": "test", **evaluate(model, ds.test, seed=args.seed)}))
+    print(json.dumps({"dataset": ds.name, "split": "test", **_rounded(evaluate(model, ds.test, seed=args.seed))}))
     return 0
+
+
+def _rounded(value, digits: int = 4):
+    """Floats rounded for printing, inside dicts and lists too."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v, digits) for v in value]
+    return value
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -146,32 +220,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from explorer.models import model_names
 
-    p = argparse.ArgumentParser(prog="latent-explorer", description="Look inside variational autoencoders.")
+    p = _Parser(prog="latent-explorer", description="Look inside variational autoencoders.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and save a checkpoint")
     t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, digits, or a .npz path")
     t.add_argument("--model", default="vae-mlp", choices=model_names())
     t.add_argument("--latent-dim", type=int, default=2)
-    t.add_argument("--beta", type=float, default=1.0)
+    t.add_argument("--beta", type=_finite_float, default=1.0)
     t.add_argument("--recon", choices=["bce", "mse"], default="bce")
-    t.add_argument("--hidden", help="hidden sizes for MLP models, e.g. 400,100")
+    t.add_argument("--hidden", type=_int_list, help="hidden sizes for MLP models, e.g. 400,100")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=_positive_float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
-    t.add_argument("--anchor-rate", type=float, default=3.0, help="strength of the anchor pull (default 3)")
+    t.add_argument("--anchor-rate", type=_positive_float, default=3.0, help="strength of the anchor pull (default 3)")
     t.add_argument("--fusion", choices=["poe", "mean"], help="joint-vae: product of experts or mean")
-    t.add_argument("--cca-weight", type=float, help="joint-vae: weight of the correlation alignment term")
-    t.add_argument("--contrastive-weight", type=float, help="joint-vae: weight of the cross-modal contrastive term")
-    t.add_argument("--temperature", type=float, help="joint-vae: temperature of the contrastive term")
-    t.add_argument("--adv-weight", type=float, help="joint-vae: weight of the adversarial modality term")
+    t.add_argument("--cca-weight", type=_finite_float, help="joint-vae: weight of the correlation alignment term")
+    t.add_argument("--contrastive-weight", type=_finite_float, help="joint-vae: weight of the cross-modal contrastive term")
+    t.add_argument("--temperature", type=_finite_float, help="joint-vae: temperature of the contrastive term")
+    t.add_argument("--adv-weight", type=_finite_float, help="joint-vae: weight of the adversarial modality term")
     t.add_argument("--out", required=True, type=Path)
     t.set_defaults(func=cmd_train)
 
-    i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
+    i = sub.add_parser("info", help="check a checkpoint fully and summarise it")
     i.add_argument("checkpoint")
+    i.add_argument("--json", action="store_true", help="print the metadata as one JSON object")
     i.set_defaults(func=cmd_info)
 
     for name, func, helptext in (("evaluate", cmd_evaluate, "test-split metrics as JSON"),
@@ -205,13 +280,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sp in (t, *(sub.choices[n] for n in ("evaluate", "encode"))):
         sp.add_argument("--data-dir", help="folder with the dataset's IDX files (full MNIST, Fashion-MNIST)")
+    for sp in (t, *(sub.choices[n] for n in ("evaluate", "encode", "embed"))):
+        sp.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: $EXPLORER_DEVICE, else the best one here)")
     return p
+
+
+def _check_device(args: argparse.Namespace) -> None:
+    """Validate --device or $EXPLORER_DEVICE up front; workers and loaders then read the env var."""
+    from explorer.device import check_device
+
+    name = getattr(args, "device", None) or os.environ.get("EXPLORER_DEVICE")
+    if name:
+        os.environ["EXPLORER_DEVICE"] = str(check_device(name))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
     try:
+        _check_device(args)
         return args.func(args)
     except ExplorerError as exc:
         sys.stderr.write(f"\nerror: {exc}\n")
@@ -219,3 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
+    except MemoryError:
+        sys.stderr.write("\nerror: out of memory\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line for the user; EXPLORER_DEBUG=1 shows the traceback
+        if os.environ.get("EXPLORER_DEBUG"):
+            raise
+        sys.stderr.write(f"\nerror: unexpected {type(exc).__name__}: {str(exc)[:200]} (EXPLORER_DEBUG=1 shows where)\n")
+        return 1

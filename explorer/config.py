@@ -12,6 +12,12 @@ from explorer.errors import ConfigError
 RECON_LOSSES = ("bce", "mse")
 MAX_LATENT = 64
 MAX_PIXELS = 4096 * 4  # C*H*W; MNIST is 784
+# Caps every config goes through (``ModelConfig._check_caps``) before any model is built, so a
+# hostile checkpoint header cannot ask for a model that fills the server's memory.
+MAX_TUPLE_LEN = 8  # entries in any list field: hidden layers, channels, dims of a shape
+MAX_WIDTH = 4096  # any int field or list entry: a layer's width, a shape's side
+MAX_ANCHORS = 32
+MAX_PARAMS = 16 * 2**20  # parameters of any model: 64 MB of float32, the checkpoint size limit
 T = TypeVar("T", bound="ModelConfig")
 
 
@@ -38,7 +44,22 @@ class ModelConfig:
     anchor_score: str = "overlap"  # "overlap" (normalised dot product) or "cosine"
 
     def __post_init__(self) -> None:
+        self._check_caps()
         self.validate()
+
+    def _check_caps(self) -> None:
+        """Generic size caps on every field, whatever the subclass: list lengths, widths, shapes."""
+        if len(self.anchors) > MAX_ANCHORS:
+            raise ConfigError(f"at most {MAX_ANCHORS} anchors, got {len(self.anchors)}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            ints = [v for v in (value if isinstance(value, tuple) else (value,)) if _is_int(v)]
+            if isinstance(value, tuple) and len(value) > MAX_TUPLE_LEN:
+                raise ConfigError(f"{f.name} has {len(value)} entries; the limit is {MAX_TUPLE_LEN}")
+            if any(v > MAX_WIDTH for v in ints):
+                raise ConfigError(f"{f.name} {value!r} is too large; sizes are limited to {MAX_WIDTH}")
+            if f.name.endswith("shape") and math.prod(ints) > MAX_PIXELS:
+                raise ConfigError(f"{f.name} {value!r} has more than the {MAX_PIXELS} values supported")
 
     @property
     def n_pixels(self) -> int:
@@ -127,6 +148,10 @@ class ConvConfig(ModelConfig):
             raise ConfigError(f"channels must be two ints from 1 to 512, got {self.channels!r}")
         if not isinstance(self.fc, int) or not 1 <= self.fc <= 4096:
             raise ConfigError(f"fc must be an int from 1 to 4096, got {self.fc!r}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _finite(v: Any) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from explorer.checkpoint import build_metadata, save_checkpoint
 from explorer.data import Dataset, load_dataset
 from explorer.device import pick_device
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, TrainingDiverged
 from explorer.models import BaseVAE, get_model_class
 from explorer.training.train import Progress, TrainSettings, make_model, train
 
@@ -49,22 +49,33 @@ def train_run(
     data_dir: str | None = None,
     on_epoch: Callable[[BaseVAE, Dataset, Progress], None] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    exclusive: bool = False,
 ) -> Iterator[Progress]:
     """Load data, build the model, run the training loop, and save the checkpoint to ``out``.
 
     Yields the loop's events, then one ``saved`` event whose metrics are the test metrics.
     ``on_epoch(model, dataset, progress)`` is called after each epoch (snapshots for the UI).
+    With ``exclusive``, an existing ``out`` is never replaced (the name gets a ``-N`` suffix).
+    If the loss diverges, the last good epoch is saved (as a stop would) before
+    TrainingDiverged is raised, and its message says where.
     """
     ds = load_dataset(spec.dataset, data_dir)
     cfg = spec.model_config(ds)
     model = make_model(spec.model, cfg, spec.settings.seed)
     model.attach(ds)
     last: Progress | None = None
-    for p in train(model, ds.train, ds.test, spec.settings, should_stop, pick_device()):
-        last = p
-        if p.event == "epoch" and on_epoch is not None:
-            on_epoch(model, ds, p)
-        yield p
+    diverged: TrainingDiverged | None = None
+    try:
+        for p in train(model, ds.train, ds.test, spec.settings, should_stop, pick_device()):
+            last = p
+            if p.event == "epoch" and on_epoch is not None:
+                on_epoch(model, ds, p)
+            yield p
+    except TrainingDiverged as exc:  # the model holds the last good epoch's weights
+        if last is None or not last.history:
+            raise TrainingDiverged(f"{exc} No epoch had finished, so nothing was saved.") from None
+        diverged = exc
+        last = replace(last, stopped=True)
     assert last is not None
     if not last.history:
         raise ConfigError("the run was stopped before its first epoch finished; nothing to save")
@@ -83,11 +94,12 @@ def train_run(
         anchors=list(spec.anchors),
         **(extra_meta or {}),
     )
-    if out is not None:
-        save_checkpoint(model, out, meta)
-    yield Progress(
-        "saved", last.epoch, last.step, last.total_steps, last.elapsed, test_metrics, last.history, last.stopped
-    )
+    saved = save_checkpoint(model, out, meta, exclusive=exclusive) if out is not None else None
+    yield Progress("saved", last.epoch, last.step, last.total_steps, last.elapsed, test_metrics, last.history,
+                   last.stopped, str(saved) if saved else None)  # fmt: skip
+    if diverged is not None:
+        where = f"saved them as {saved.name}" if saved else "nothing was saved"
+        raise TrainingDiverged(f"{diverged} The last good epoch ({len(last.history)}): {where}.")
 
 
 def fmt_eta(p: Progress) -> str:

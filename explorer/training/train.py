@@ -54,6 +54,7 @@ class Progress:
     metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)  # one row per completed epoch
     stopped: bool = False
+    checkpoint: str | None = None  # on "saved": the file written (its name may carry a -N suffix)
 
     @property
     def fraction(self) -> float:

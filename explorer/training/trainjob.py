@@ -79,7 +79,7 @@ def train_job(params: dict[str, Any], rep: Any) -> None:
         atomic_write_json(rep.dir / "history.json", p.history)
 
     for p in train_run(spec, out, should_stop=rep.should_stop, on_epoch=on_epoch,
-                       extra_meta={"name": params["name"], "trained_in": "app"}):  # fmt: skip
+                       extra_meta={"name": params["name"], "trained_in": "app"}, exclusive=True):  # fmt: skip
         if p.event == "step":
             curves["step"].append(p.step)
             for k, v in p.metrics.items():
@@ -93,4 +93,5 @@ def train_job(params: dict[str, Any], rep: Any) -> None:
                          force=True, epochs_done=p.epoch)  # fmt: skip
         elif p.event == "saved":
             atomic_write_json(rep.dir / "curves.json", curves)
-            rep.progress(1.0, f"saved {Path(out).name}", force=True, checkpoint=str(out), stopped_early=p.stopped)
+            saved = Path(p.checkpoint or out)  # two runs given one name get distinct files
+            rep.progress(1.0, f"saved {saved.name}", force=True, checkpoint=str(saved), stopped_early=p.stopped)

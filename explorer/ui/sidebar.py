@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-import re
+import logging
+import uuid
 from dataclasses import dataclass
 
 import streamlit as st
 
-from explorer.catalog import DEFAULT_CHECKPOINT, Entry, list_checkpoints, uploads_dir
-from explorer.checkpoint import MAX_FILE_BYTES, content_hash, model_from_bytes
+from explorer.catalog import (
+    DEFAULT_CHECKPOINT,
+    Entry,
+    delete_upload,
+    save_upload,
+    scan_checkpoints,
+    upload_owners,
+    uploads_cap_bytes,
+    uploads_size,
+)
+from explorer.checkpoint import MAX_FILE_BYTES
 from explorer.data import DATASET_NAMES, Dataset
-from explorer.device import pick_device
+from explorer.device import device_problem, pick_device
 from explorer.errors import ExplorerError
 from explorer.models import BaseVAE
-from explorer.storage import atomic_write_bytes
+from explorer.storage import sweep_stale_tmp
 from explorer.ui.navigation import PIXELATED_CSS
 from explorer.ui.resources import cached_dataset, cached_model
 
+__all__ = ["Current", "current", "save_upload", "sidebar_ui"]  # save_upload lives in explorer.catalog
+
+log = logging.getLogger(__name__)
 MODEL_KEY = "sidebar_model"
 DATASET_KEY = "sidebar_dataset"
 UPLOAD_KEY = "sidebar_upload"
+OWNER_KEY = "sidebar_owner"  # this browser session's token: its uploads are "mine"
+SHOW_KEY = "sidebar_show"
+SHOW_ALL, SHOW_MINE = "everyone's", "mine"
 
 
 @dataclass(frozen=True)
@@ -32,48 +48,77 @@ class Current:
     dataset: Dataset
 
 
-def save_upload(name: str, data: bytes) -> str:
-    """Validate an uploaded checkpoint fully, then store it; returns its catalog name."""
-    if len(data) > MAX_FILE_BYTES:
-        raise ExplorerError(f"{name} is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-    model_from_bytes(data, name)  # raises CheckpointError with a clear message
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.rsplit(".", 1)[0])[:60] or "upload"
-    final = f"{stem}-{content_hash(data)[:8]}"
-    atomic_write_bytes(uploads_dir() / f"{final}.safetensors", data)
-    return final
+@st.cache_resource(show_spinner=False)
+def _startup() -> int:
+    """Once per server: remove temporary files left by saves that were killed mid-write."""
+    return len(sweep_stale_tmp())
 
 
-def _upload_ui() -> None:
+def _owner() -> str:
+    if OWNER_KEY not in st.session_state:
+        st.session_state[OWNER_KEY] = uuid.uuid4().hex
+    return st.session_state[OWNER_KEY]
+
+
+def _upload_ui(entries: dict[str, Entry]) -> None:
     with st.expander("Upload a checkpoint"):
-        st.caption(f"A Latent Explorer `.safetensors` file, up to {MAX_FILE_BYTES // 2**20} MB. Pickles are refused.")
+        st.caption(f"A Latent Explorer `.safetensors` file, up to {MAX_FILE_BYTES // 2**20} MB. Pickles are refused. "
+                   "Uploads are shared with everyone using this server.")  # fmt: skip
         up = st.file_uploader("Checkpoint file", key=UPLOAD_KEY, label_visibility="collapsed")
-        if up is None or st.session_state.get("sidebar_upload_done") == up.file_id:
-            return
-        st.session_state["sidebar_upload_done"] = up.file_id
-        try:
-            if up.size > MAX_FILE_BYTES:  # checked before reading it into memory
-                raise ExplorerError(f"{up.name} is {up.size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-            st.session_state["sidebar_pending_model"] = save_upload(up.name, up.getvalue())
-            st.rerun()
-        except ExplorerError as exc:
-            st.session_state["sidebar_upload_error"] = str(exc)
-    if err := st.session_state.get("sidebar_upload_error"):
-        st.error(f"Upload refused: {err}")
+        if up is not None and st.session_state.get("sidebar_upload_done") != up.file_id:
+            st.session_state["sidebar_upload_done"] = up.file_id
+            try:
+                if up.size > MAX_FILE_BYTES:  # checked before reading it into memory
+                    raise ExplorerError(f"{up.name} is {up.size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+                st.session_state["sidebar_pending_model"] = save_upload(up.name, up.getvalue(), _owner())
+                st.rerun()
+            except ExplorerError as exc:
+                st.session_state["sidebar_upload_error"] = str(exc)
+        if err := st.session_state.get("sidebar_upload_error"):
+            st.error(f"Upload refused: {err}")
+        mine = [e for e in entries.values() if e.source == "uploaded" and _owner() in upload_owners(e.path)]
+        if mine:
+            st.caption(f"Your uploads (the folder holds {uploads_size() / 2**20:.0f} of {uploads_cap_bytes() / 2**20:.0f} MB):")
+        for e in mine:
+            c1, c2 = st.columns([4, 1])
+            c1.caption(e.name)
+            if c2.button("", icon=":material/delete:", key=f"sidebar_del_{e.name}", help=f"Delete {e.name}"):
+                try:
+                    delete_upload(e.name, _owner())
+                except ExplorerError as exc:
+                    st.session_state["sidebar_upload_error"] = str(exc)
+                st.rerun()
+
+
+def _visible(entries: dict[str, Entry]) -> dict[str, Entry]:
+    """Everything, or the shipped and trained models plus this session's own uploads."""
+    if st.session_state.get(SHOW_KEY, SHOW_ALL) == SHOW_ALL:
+        return entries
+    me = _owner()
+    return {n: e for n, e in entries.items() if e.source != "uploaded" or me in upload_owners(e.path)}
 
 
 def sidebar_ui() -> None:
     """Draw the model and dataset pickers in the sidebar."""
     st.html(PIXELATED_CSS)  # small images scale up crisp, not blurred
-    entries = {e.name: e for e in list_checkpoints()}
+    _startup()
+    good, broken = scan_checkpoints()
+    all_entries = {e.name: e for e in good}
     with st.sidebar:
-        if not entries:
+        if problem := device_problem():
+            st.warning(problem)
+        if not all_entries:
             st.error("No checkpoints found. Train one with `python -m explorer train` or upload one.")
-            _upload_ui()
+            _upload_ui(all_entries)
             return
         pending = st.session_state.pop("sidebar_pending_model", None)
-        if pending in entries:
+        if pending in all_entries:
             st.session_state[MODEL_KEY] = pending
             st.session_state.pop("sidebar_upload_error", None)
+            st.session_state[SHOW_KEY] = SHOW_ALL  # a model just chosen elsewhere must be in the list
+        if any(e.source == "uploaded" for e in good):
+            st.radio("Uploads shown", [SHOW_ALL, SHOW_MINE], horizontal=True, key=SHOW_KEY)
+        entries = _visible(all_entries)
         if st.session_state.get(MODEL_KEY) not in entries:
             st.session_state[MODEL_KEY] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries))
         st.selectbox("Model", list(entries), key=MODEL_KEY)
@@ -83,13 +128,17 @@ def sidebar_ui() -> None:
         options = [own] + [d for d in DATASET_NAMES if d != own]
         st.selectbox("Dataset", options, key=f"{DATASET_KEY}_{entry.name}",
                      help="The model's own dataset comes first; others with the same image size also work.")  # fmt: skip
-        _upload_ui()
+        _upload_ui(all_entries)
+        if broken:
+            with st.expander(f"{len(broken)} stored file(s) cannot be used"):
+                for b in broken:
+                    st.caption(f"**{b.name}** ({b.source}): {b.error.removeprefix(f'{b.path.name}: ')}")
         st.caption(f"Decoding on **{pick_device().type}**")
 
 
 def current() -> Current:
     """The selected model and dataset, loaded; stops the page with a message if unusable."""
-    entries = {e.name: e for e in list_checkpoints()}
+    entries = {e.name: e for e in scan_checkpoints()[0]}
     name = st.session_state.get(MODEL_KEY)
     if name not in entries:
         st.info("Pick or upload a model in the sidebar to begin.")
@@ -97,17 +146,31 @@ def current() -> Current:
     entry = entries[name]
     try:
         model, meta = cached_model(str(entry.path), entry.path.stat().st_mtime_ns)
-    except ExplorerError as exc:
-        st.error(f"Cannot load {entry.name}: {exc}")
+    except (ExplorerError, OSError) as exc:
+        st.error(f"Cannot load this model: {exc}")
+        st.stop()
+    except Exception:  # noqa: BLE001 - users get a line, the server log the traceback
+        log.exception("loading %s", entry.path)
+        st.error(f"Cannot load {entry.name}: an internal error (details are in the server log).")
         st.stop()
     ds_name = st.session_state.get(f"{DATASET_KEY}_{entry.name}", meta["dataset"])
     try:
         dataset = cached_dataset(ds_name)
+        if dataset.in_shape != model.config.in_shape and ds_name != meta["dataset"]:
+            st.warning(f"{dataset.name} images are {dataset.in_shape}, this model takes {model.config.in_shape}; "
+                       f"showing {meta['dataset']} instead.")  # fmt: skip
+            dataset = cached_dataset(meta["dataset"])
     except ExplorerError as exc:
+        if ds_name == meta["dataset"]:
+            st.error(f"Cannot show {entry.name}: {exc}")
+            st.stop()
         st.warning(f"{exc} Showing {meta['dataset']} instead.")
-        dataset = cached_dataset(meta["dataset"])
+        try:
+            dataset = cached_dataset(meta["dataset"])
+        except ExplorerError as exc2:
+            st.error(f"Cannot show {entry.name}: {exc2}")
+            st.stop()
     if dataset.in_shape != model.config.in_shape:
-        st.warning(f"{dataset.name} images are {dataset.in_shape}, this model takes {model.config.in_shape}; "
-                   f"showing {meta['dataset']} instead.")  # fmt: skip
-        dataset = cached_dataset(meta["dataset"])
+        st.error(f"{entry.name} takes images {model.config.in_shape}, but {dataset.name} has {dataset.in_shape}.")
+        st.stop()
     return Current(entry, model, meta, dataset)
