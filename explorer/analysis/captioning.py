@@ -81,6 +81,18 @@ def words_from_codes(model: BaseVAE, z: Tensor) -> list[str]:
 
 
 @torch.no_grad()
+def caption_traversal(model: BaseVAE, z: Tensor, dim: int, values: Tensor) -> tuple[Tensor, list[str]]:
+    """Set dimension ``dim`` of code z to each value: the digits and the captions decoded together.
+
+    (z,), (S,) -> images (S, 1, H, W), S captions
+    """
+    _check(model)
+    codes = z.reshape(1, -1).repeat(len(values), 1).to(model.device)  # (S, z)
+    codes[:, dim] = values.to(codes)
+    return model.decode(codes).cpu(), words_from_codes(model, codes)
+
+
+@torch.no_grad()
 def image_to_caption(model: BaseVAE, image: Tensor) -> dict:
     """Decode a caption from a digit's code, with each word group's probabilities.
 
