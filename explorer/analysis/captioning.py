@@ -176,3 +176,14 @@ def caption_to_image_accuracy(model: BaseVAE, classifier: nn.Module, n: int = 32
             means[word] = float(torch.cat(vals).mean())
     return {"class": correct / total, "thickness": float(np.mean(hits["thickness"])), "slant": float(np.mean(hits["slant"])),
             "thick_minus_thin": means["thick"] - means["thin"], "right_minus_left": means["right-slanted"] - means["left-slanted"]}  # fmt: skip
+
+
+def class_only_attribute_accuracy(train: Split, test: Split) -> dict[str, float]:
+    """The attribute-word accuracy of a reader that knows only the class: each class's most common word."""
+    tr, te = caption_table(train.images, train.labels), caption_table(test.images, test.labels)
+    out = {}
+    for j, a in enumerate(ATTRIBUTES):
+        common = [np.bincount(tr.levels[tr.labels == c, j], minlength=len(LEVEL_WORDS[a])).argmax() for c in range(10)]
+        out[a] = float((np.array(common)[te.labels] == te.levels[:, j]).mean())
+    out["attributes"] = float(np.mean([out[a] for a in ATTRIBUTES]))
+    return out

@@ -50,7 +50,7 @@ def _caption_to_digits(model: BaseVAE) -> None:
         st.info("No vocabulary word in this caption: the digits come from the text encoder's empty caption.")
     else:
         st.markdown("Read: " + " · ".join(f"`{w}`" for w in out.words))
-    show_grid(out.images, nrow=8, scale=2, caption="16 digits from q(z | caption): its mean first, then 15 draws")
+    show_grid(out.images, nrow=8, scale=3, caption="16 digits from q(z | caption): its mean first, then 15 draws")
     with st.expander("Vocabulary"):
         st.code(vocabulary_summary(), language=None)
         st.caption("Synonyms are read too (bold → thick, big → large, 7 → seven, slanted/italic → right-slanted, …); "
@@ -69,7 +69,7 @@ def _digit_to_caption(model: BaseVAE, test: object, names: tuple[str, ...]) -> N
         st.caption(f"Measured on the image: {measured}")
         rows = [{"word group": g, "word": w, "probability": p}
                 for g in ("class", *ATTRIBUTES) for w, p in out["groups"][g].items() if g != "class" or p > 0.01]  # fmt: skip
-        st.dataframe(rows, hide_index=True, height=36 * min(len(rows) + 1, 14),
+        st.dataframe(rows, hide_index=True, height=35 * (len(rows) + 1) + 3,
                      column_config={"probability": st.column_config.ProgressColumn(format="%.2f", min_value=0.0, max_value=1.0)})  # fmt: skip
         st.caption("Each word's probability within its group, from the text decoder at the digit's code "
                    "(class words under 1% hidden).")  # fmt: skip
