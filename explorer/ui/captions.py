@@ -85,8 +85,13 @@ def _traversal(model: BaseVAE, test: object, names: tuple[str, ...], dims_by_kl:
     values = traversal_values(3.0, 7)
     images, caps = caption_traversal(model, z, int(dim), values)
     cols = st.columns(len(values))
+    prev = caps[0].split()
     for col, v, im, cap in zip(cols, values.tolist(), images, caps):
+        words = cap.split()  # one phrasing throughout, so the words line up
+        marked = " ".join(f"**{w}**" if w != p else w for w, p in zip(words, prev)) if len(words) == len(prev) else cap
+        prev = words
         with col:
             show_image(im, width=84)
-            st.caption(f"z{dim} = {v:+.1f}  \n{cap}")
-    st.caption("One code through both decoders: the digit and its caption as one latent dimension moves from −3 to +3.")
+            st.caption(f"z{dim} = {v:+.1f}  \n{marked}")
+    st.caption("One code through both decoders: the digit and its caption as one latent dimension moves from −3 to +3; "
+               "words that change from the step before are in bold.")  # fmt: skip
