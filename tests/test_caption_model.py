@@ -44,6 +44,11 @@ def test_text_modality_is_a_bag_of_words_that_trains():
     assert probs.shape == (3, len(VOCAB)) and bool(((probs > 0) & (probs < 1)).all())  # one Bernoulli per word
 
 
+def test_caption_checkpoint_is_shipped_and_small():
+    assert CAPTION.exists() and CAPTION.stat().st_size < 5 * 2**20
+    assert "mnist-caption-joint-vae" in (ROOT / "scripts" / "make_checkpoints.sh").read_text()
+
+
 def test_caption_functions_refuse_other_models():
     model = build_model("vae-mlp", {"latent_dim": 2})
     with pytest.raises(ExplorerError):
