@@ -187,9 +187,3 @@ def vocabulary_summary() -> str:
     """The vocabulary as one line per word group (for the README and the UI)."""
     return "\n".join([f"class: {', '.join(CLASS_WORDS)}"] + [f"{a}: {', '.join(LEVEL_WORDS[a])}" for a in ATTRIBUTES])
 
-
-def describe(text: str) -> dict[str, object]:
-    """What a typed caption says: the vocabulary words, the words ignored, and its caption vector."""
-    known, unknown = tokenize(text)
-    return {"words": known, "ignored": unknown, "bag": bag_of_words(known)}
-
