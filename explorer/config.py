@@ -187,7 +187,7 @@ class JointConfig(ModelConfig):
     """Two modalities, one encoder and decoder each, fused into one posterior."""
 
     modalities: tuple[str, ...] = ("mnist", "fashion-mnist")
-    second: str = "image"  # "image" (sigmoid/BCE) or "label" (softmax/cross-entropy)
+    second: str = "image"  # "image" (sigmoid/BCE), "label" (softmax/cross-entropy) or "text" (bag of words, BCE)
     second_shape: tuple[int, ...] = (1, 28, 28)
     hidden: tuple[int, ...] = (400,)
     fusion: str = "poe"  # product of experts, or "mean" of means and log-variances
@@ -201,8 +201,8 @@ class JointConfig(ModelConfig):
         super().validate()
         if len(self.modalities) != 2:
             raise ConfigError("a joint model has exactly two modalities")
-        if self.second not in ("image", "label"):
-            raise ConfigError(f"second must be 'image' or 'label', got {self.second!r}")
+        if self.second not in ("image", "label", "text"):
+            raise ConfigError(f"second must be 'image', 'label' or 'text', got {self.second!r}")
         if not self.second_shape or any(not isinstance(d, int) or d < 1 for d in self.second_shape):
             raise ConfigError(f"bad second_shape {self.second_shape!r}")
         if not self.hidden or any(not isinstance(h, int) or not 1 <= h <= 4096 for h in self.hidden):

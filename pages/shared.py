@@ -29,7 +29,7 @@ pair = ui.cached_dataset(cur.meta["dataset"])
 m1, m2 = model.config.modalities
 label_mode = model.config.second == "label"
 names = pair.class_names
-names2 = names if label_mode else ui.cached_dataset(pair.partner.name).class_names  # the second modality's classes
+names2 = names if model.config.second != "image" else ui.cached_dataset(pair.partner.name).class_names  # the second modality's classes
 stamp = cur.entry.path.stat().st_mtime_ns
 
 
@@ -60,6 +60,12 @@ c[3].metric("Random pair distance", f"{rep['random_distance']:.2f}")
 st.caption(f"Fusion: {model.config.fusion} · CCA weight {model.config.cca_weight:g} · adversarial weight {model.config.adv_weight:g} · "
            f"contrastive weight {model.config.contrastive_weight:g} · "
            f"trained on {cur.meta['dataset']} for {cur.meta['epochs']} epochs")  # fmt: skip
+
+if model.config.second == "text":  # images and captions: explorer/ui/captions.py
+    from explorer.ui.captions import caption_space
+
+    caption_space(model, pair, an, ui.cached_dims_by_kl(str(cur.entry.path), stamp, pair.name)[0])
+    st.stop()
 
 map_tab, gen_tab, trav_tab, cmp_tab = st.tabs(["Shared map", "Cross-modal generation", "Traversal", "Compare options"])
 

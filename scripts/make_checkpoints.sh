@@ -21,4 +21,5 @@ build mnist-ae-mlp-z2    --dataset mnist --model ae-mlp   --latent-dim 2  --epoc
 build mnist-cvae-mlp-z2  --dataset mnist --model cvae-mlp --latent-dim 2  --epochs 60
 build mnist-vae-mlp-z2-anchored --dataset mnist --model vae-mlp --latent-dim 2 --epochs 60 --anchor donut,stick --anchor-rate 3
 build mnist-fashion-joint-vae --dataset mnist+fashion-mnist --model joint-vae --latent-dim 16 --hidden 320 --epochs 20 --cca-weight 300 --adv-weight 1 --contrastive-weight 300 --temperature 4
+build mnist-caption-joint-vae --dataset mnist+caption --model joint-vae --latent-dim 16 --hidden 400 --epochs 40 --contrastive-weight 300 --temperature 4
 build fashion-mnist-vae-conv-z16 --dataset fashion-mnist --model vae-conv --latent-dim 16 --epochs 20

@@ -15,6 +15,9 @@ def _second_split(ds: object, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if partner.kind == "label":
         labels = ds.split(split).labels  # type: ignore[attr-defined]
         return torch.nn.functional.one_hot(labels, partner.shape[0]).float(), labels
+    if partner.kind == "text":
+        s = ds.split(split)  # type: ignore[attr-defined]
+        return partner.bags(s.images, s.labels), s.labels
     parts = {"train": [partner.train], "test": [partner.test], "all": [partner.train, partner.test]}[split]
     return torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts])
 

@@ -17,6 +17,7 @@ from explorer.errors import ConfigError
 from explorer.models.base import BaseVAE
 from explorer.models.mlp import _mlp
 from explorer.models.registry import register
+from explorer.models.text import text_networks
 
 
 class _ReverseGrad(torch.autograd.Function):
@@ -80,8 +81,11 @@ class JointVAE(BaseVAE):
         p2 = math.prod(config.second_shape)
         self.encoder = _mlp([config.n_pixels, *h, 2 * config.latent_dim])
         self.decoder = _mlp([config.latent_dim, *reversed(h), config.n_pixels])
-        self.encoder2 = _mlp([p2, *h, 2 * config.latent_dim])
-        self.decoder2 = _mlp([config.latent_dim, *reversed(h), p2])
+        if config.second == "text":  # a bag of words: networks sized for the vocabulary
+            self.encoder2, self.decoder2 = text_networks(p2, config.latent_dim)
+        else:
+            self.encoder2 = _mlp([p2, *h, 2 * config.latent_dim])
+            self.decoder2 = _mlp([config.latent_dim, *reversed(h), p2])
         if config.adv_weight > 0:
             self.discriminator = _mlp([config.latent_dim, 64, 2])
         self.partner = None  # supplies modality 2 from class labels; set by attach()
@@ -150,7 +154,7 @@ class JointVAE(BaseVAE):
         """Joint ELBO terms, each modality's own ELBO (both modalities rebuilt from one), and alignment."""
         if self.partner is None or y is None:
             raise ConfigError("joint-vae needs labels and a paired dataset (call attach) to compute its loss")
-        x2 = self.partner.draw(y, self.training, generator)  # (B, *second_shape)
+        x2 = self.partner.draw(y, self.training, generator, x=x)  # (B, *second_shape)
         mu1, lv1 = self.encode(x)
         mu2, lv2 = self.encode2(x2)
         posts = {"joint": self.fuse(mu1, lv1, mu2, lv2)}
