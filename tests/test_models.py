@@ -116,3 +116,48 @@ def test_interpolate_endpoints_and_slerp_differs():
     for path in (lin, sl):
         assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
     assert not torch.allclose(lin[3], sl[3], atol=1e-3)
+
+
+def test_every_kind_with_anchors_has_an_anchor_term(kind, mnist):
+    """Anchors asked for through the pipeline reach the loss of every kind that has a KL to anchor."""
+    from explorer.data import load_dataset
+    from explorer.training.pipeline import RunSpec
+
+    ds = load_dataset("mnist+label") if get_model_class(kind).needs_dataset else mnist
+    spec = RunSpec(kind, ds.name, {"latent_dim": 2}, anchors=("donut", "stick"), anchor_rate=3.0)
+    if not get_model_class(kind).stochastic:
+        with pytest.raises(ConfigError, match="anchors"):
+            spec.model_config(ds)
+        return
+    torch.manual_seed(0)
+    model = build_model(kind, spec.model_config(ds))
+    model.attach(ds)
+    x, y = ds.test.images[:32], ds.test.labels[:32]
+    t = model.terms(x, y, generator=torch.Generator().manual_seed(0))
+    assert "anchor" in t
+    mu, logvar = model.encode(x, y)
+    shifted = kl_per_dim(mu - model.anchor_shift(x), logvar).sum(1) - kl_per_dim(mu, logvar).sum(1)
+    assert torch.allclose(t["anchor"], shifted, atol=1e-4) and float(t["anchor"].detach().abs().sum()) > 0
+    t["anchor"].sum().backward()  # the pull reaches the encoder
+    assert sum(float(p.grad.abs().sum()) for n, p in model.named_parameters() if n.startswith("encoder.")) > 0
+
+
+@pytest.mark.parametrize("name", ["mnist-vae-mlp-z2", "mnist-vae-mlp-z2-anchored", "mnist-ae-mlp-z2",
+                                  "mnist-cvae-mlp-z2", "fashion-mnist-vae-conv-z16", "mnist-fashion-joint-vae"])  # fmt: skip
+def test_shipped_checkpoints_score_what_their_training_recorded(name):
+    """The loss terms, re-evaluated now, equal the test metrics written when each checkpoint was trained."""
+    from explorer.analysis.evaluate import evaluate_split
+    from explorer.catalog import resolve
+    from explorer.data import load_dataset
+    from explorer.errors import DatasetError
+
+    model, meta = load_checkpoint(resolve(name))
+    try:
+        ds = load_dataset(meta["dataset"])
+    except DatasetError as exc:
+        pytest.skip(str(exc))
+    model.attach(ds)
+    now = evaluate_split(model, ds.test)
+    recorded = meta["test_metrics"]
+    assert set(now) == set(recorded)
+    assert all(now[k] == pytest.approx(recorded[k], rel=1e-5, abs=1e-5) for k in now), (now, recorded)

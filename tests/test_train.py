@@ -89,3 +89,21 @@ def test_comparison_runs_share_everything_but_what_they_compare():
     pair = ae_against_vae(spec)
     assert list(pair) == ["ae-mlp", "vae-mlp"]
     assert all(s.config["latent_dim"] == 2 and s.settings == spec.settings and not s.anchors for s in pair.values())
+
+
+def test_curves_plot_every_term_a_model_reports():
+    """trainview knows no list of terms: a term it has never heard of gets its own train and test curves."""
+    from explorer.figures.trainview import RunView, curves_figure, run_terms
+
+    terms = ("recon", "kl", "tc", "total")  # "tc": a term from a model trainview has never seen
+    curves = {"step": [1, 2, 3], **{t: [3.0, 2.0, 1.0] for t in terms}}
+    history = [{"epoch": e, **{f"{part}_{t}": float(e) for t in terms for part in ("train", "test")},
+                "test_elbo": 1.0} for e in (1, 2)]  # fmt: skip
+    view = RunView(curves, history)
+    assert run_terms(view) == ["total", "recon", "kl", "tc"]
+    by_step = {tr.name for tr in curves_figure(view, "step", smooth=1).data}
+    by_epoch = {tr.name for tr in curves_figure(view, "epoch").data}
+    assert by_step == {f"train {t}" for t in terms}
+    assert by_epoch == {f"{part} {t}" for t in terms for part in ("train", "test")}
+    colors = [tr.line.color for tr in curves_figure(view, "step", smooth=1).data]
+    assert len(set(colors)) == len(terms)

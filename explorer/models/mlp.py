@@ -12,7 +12,8 @@ from explorer.models.registry import register
 AE_LOGVAR = -30.0  # a point-mass posterior: sigma ~ 3e-7
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers through ``sizes`` with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
@@ -31,8 +32,8 @@ class VAEMLP(BaseVAE):
         super().__init__(config)
         cond = config.n_classes if self.conditional else 0
         hidden = list(config.hidden)
-        self.encoder = _mlp([config.n_pixels + cond, *hidden, 2 * config.latent_dim])
-        self.decoder = _mlp([config.latent_dim + cond, *reversed(hidden), config.n_pixels])
+        self.encoder = mlp([config.n_pixels + cond, *hidden, 2 * config.latent_dim])
+        self.decoder = mlp([config.latent_dim + cond, *reversed(hidden), config.n_pixels])
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = x.flatten(1)  # (B, P)

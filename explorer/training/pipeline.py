@@ -31,14 +31,17 @@ class RunSpec:
 
     def model_config(self, ds: Dataset) -> dict[str, Any]:
         """The model config: the user's fields plus what the dataset fixes."""
-        cfg = {**get_model_class(self.model).dataset_config(ds), **self.config}
+        cls = get_model_class(self.model)
+        cfg = {**cls.dataset_config(ds), **self.config}
         if self.anchors:
+            if not cls.stochastic:
+                raise ConfigError(f"anchors act through the KL term, which {self.model} does not have; use a VAE")
             from explorer.analysis.anchors import anchor_specs
 
             specs = anchor_specs(self.anchors, ds, int(cfg.get("latent_dim", 2)))
             cfg["anchors"] = [{"name": a.name, "prototype": list(a.prototype), "target": list(a.target)} for a in specs]
             cfg["anchor_rate"] = self.anchor_rate if self.anchor_rate > 0 else DEFAULT_ANCHOR_RATE
-        get_model_class(self.model).config_cls.from_dict(cfg)  # validate early
+        cls.config_cls.from_dict(cfg)  # validate early
         return cfg
 
 
