@@ -107,3 +107,28 @@ def test_curves_plot_every_term_a_model_reports():
     assert by_epoch == {f"{part} {t}" for t in terms for part in ("train", "test")}
     colors = [tr.line.color for tr in curves_figure(view, "step", smooth=1).data]
     assert len(set(colors)) == len(terms)
+
+
+def test_train_flags_come_from_the_model_configs():
+    """Every user-set field of every kind's config is a train flag, parsed to the field's type."""
+    from explorer.cli import _parse_sets, build_parser
+    from explorer.models import model_options
+
+    parser = build_parser()
+    for name, by_kind in model_options().items():
+        opt = next(iter(by_kind.values()))
+        flag = "--" + name.replace("_", "-")
+        if isinstance(opt.default, bool):
+            args = parser.parse_args(["train", f"--no-{name.replace('_', '-')}", "--out", "x"])
+            assert getattr(args, name) is False
+            continue
+        text = ",".join(map(str, opt.default)) if isinstance(opt.default, tuple) else str(opt.default)
+        args = parser.parse_args(["train", flag, text, "--out", "x"])
+        assert getattr(args, name) == opt.default, name
+    args = parser.parse_args(["train", "--out", "x"])
+    assert all(getattr(args, name) is None for name in model_options())  # unset: the model's own default
+    assert _parse_sets(["anchor_score=cosine", "hidden=[8, 4]"]) == {"anchor_score": "cosine", "hidden": [8, 4]}
+    with pytest.raises(ConfigError):  # a field the model does not have is refused, not ignored
+        from explorer.models import build_model
+
+        build_model("vae-mlp", {"fusion": "mean"})

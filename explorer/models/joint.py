@@ -7,17 +7,51 @@ joint model; ``encode2``/``decode2`` and ``fuse`` add the second modality and th
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from explorer.config import JointConfig
+from explorer.config import ModelConfig, check_hidden, check_number, option
 from explorer.errors import ConfigError
 from explorer.models.base import BaseVAE
 from explorer.models.mlp import mlp
 from explorer.models.registry import register
 from explorer.models.terms import Forward, LossTerm
+
+FUSIONS = ("poe", "mean")
+
+
+@dataclass(frozen=True)
+class JointConfig(ModelConfig):
+    """Two modalities, one encoder and decoder each, fused into one posterior."""
+
+    modalities: tuple[str, ...] = ("mnist", "fashion-mnist")  # from the dataset
+    second: str = "image"  # "image" (sigmoid/BCE) or "label" (softmax/cross-entropy), from the dataset
+    second_shape: tuple[int, ...] = (1, 28, 28)  # from the dataset
+    hidden: tuple[int, ...] = option((400,), "hidden layer sizes of each encoder and decoder, e.g. 400")
+    fusion: str = option("poe", "product of experts, or the mean of means and log-variances", choices=FUSIONS)
+    unimodal: bool = option(True, "add each modality's own ELBO (sub-sampled training)")
+    cca_weight: float = option(0.0, "weight of the correlation alignment of the two modalities' means", lo=0.0, hi=1000.0, step=10.0)
+    adv_weight: float = option(0.0, "weight of the adversarial modality term (gradient reversal)", lo=0.0, hi=1000.0, step=0.5)
+    contrastive_weight: float = option(0.0, "weight of the cross-modal contrastive term", lo=0.0, hi=1000.0, step=10.0)
+    temperature: float = option(1.0, "temperature of the contrastive softmax over squared distances", lo=0.01, hi=100.0, step=0.5)
+
+    def validate(self) -> None:
+        super().validate()
+        if len(self.modalities) != 2:
+            raise ConfigError("a joint model has exactly two modalities")
+        if self.second not in ("image", "label"):
+            raise ConfigError(f"second must be 'image' or 'label', got {self.second!r}")
+        if not self.second_shape or any(not isinstance(d, int) or d < 1 for d in self.second_shape):
+            raise ConfigError(f"bad second_shape {self.second_shape!r}")
+        check_hidden(self.hidden)
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        for name in ("cca_weight", "adv_weight", "contrastive_weight"):
+            check_number(name, getattr(self, name))
+        check_number("temperature", self.temperature, 0.01, 100)
 
 
 class _ReverseGrad(torch.autograd.Function):

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from explorer.config import MLPConfig
+from explorer.config import ModelConfig, check_hidden, option
 from explorer.models.base import BaseVAE
 from explorer.models.registry import register
 
 AE_LOGVAR = -30.0  # a point-mass posterior: sigma ~ 3e-7
+
+
+@dataclass(frozen=True)
+class MLPConfig(ModelConfig):
+    """Fully connected encoder/decoder: pixels-hidden...-z (ReLU, sigmoid output)."""
+
+    hidden: tuple[int, ...] = option((400, 100), "hidden layer sizes, e.g. 400,100")
+
+    def validate(self) -> None:
+        super().validate()
+        check_hidden(self.hidden)
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
