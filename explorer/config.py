@@ -31,6 +31,7 @@ class Option:
     name: str
     default: Any
     help: str
+    label: str = ""  # the widget's label; the name when empty
     choices: tuple[str, ...] = ()
     lo: float | None = None
     hi: float | None = None
@@ -47,10 +48,10 @@ class Option:
         return type(self.default)(text)
 
 
-def option(default: Any, help: str, choices: tuple[str, ...] = (), lo: float | None = None,
+def option(default: Any, help: str, label: str = "", choices: tuple[str, ...] = (), lo: float | None = None,
            hi: float | None = None, step: float | None = None) -> Any:  # fmt: skip
     """A dataclass field that users set (a CLI flag and a /train widget)."""
-    meta = {"help": help, "choices": choices, "lo": lo, "hi": hi, "step": step}
+    meta = {"help": help, "label": label, "choices": choices, "lo": lo, "hi": hi, "step": step}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -87,9 +88,9 @@ class ModelConfig:
     """Settings every model shares. Subclasses add architecture fields."""
 
     in_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), from the dataset
-    latent_dim: int = option(2, "size of the latent code", lo=1, hi=MAX_LATENT)
-    beta: float = option(1.0, "weight of the KL term (β)", lo=0.0, hi=100.0, step=0.5)
-    recon: str = option("bce", "reconstruction loss", choices=RECON_LOSSES)
+    latent_dim: int = option(2, "size of the latent code", "Latent size", lo=1, hi=MAX_LATENT)
+    beta: float = option(1.0, "weight of the KL term", "β (KL weight)", lo=0.0, hi=100.0, step=0.5)
+    recon: str = option("bce", "reconstruction loss", "Reconstruction loss", choices=RECON_LOSSES)
     n_classes: int = 10  # from the dataset
     anchors: tuple[AnchorSpec, ...] = ()
     anchor_rate: float = 0.0

@@ -132,3 +132,39 @@ def test_train_flags_come_from_the_model_configs():
         from explorer.models import build_model
 
         build_model("vae-mlp", {"fusion": "mean"})
+
+
+def test_train_page_offers_only_what_works_together():
+    """/train: each kind gets its own config's widgets, its datasets, and anchors only where they act."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.data.paired import PAIRED_NAMES
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/train.py").run()
+
+    def select(label: str, value: str) -> None:
+        next(s for s in at.selectbox if s.label == label).select(value).run()
+
+    def labels() -> set[str]:
+        return {w.label for kind in ("number_input", "slider", "radio", "text_input", "toggle", "multiselect")
+                for w in getattr(at, kind)}  # fmt: skip
+
+    select("Model", "joint-vae")
+    assert not at.exception
+    assert next(s for s in at.selectbox if s.label == "Dataset").options == list(PAIRED_NAMES)
+    assert {"CCA weight", "Contrastive weight", "Fusion", "Unimodal ELBOs", "Hidden layers"} <= labels()
+    select("Model", "ae-mlp")
+    assert "β (KL weight)" not in labels() and "Anchors (optional)" not in labels()  # an AE has no KL
+    select("Model", "vae-mlp")
+    assert "CCA weight" not in labels() and "β (KL weight)" in labels()
+    anchors = next(m for m in at.multiselect if m.label == "Anchors (optional)")
+    assert {"donut", "stick", "class:9"} <= set(anchors.options)
+    select("Dataset", "digits")  # 8x8: the 28x28 prototypes do not fit
+    anchors = next(m for m in at.multiselect if m.label == "Anchors (optional)")
+    assert "donut" not in anchors.options and "class:0" in anchors.options
+    assert not at.exception and not at.error
+    assert at.session_state["sidebar_model"] == "mnist-vae-mlp-z2"  # 28x28: the sidebar offers no 8x8 dataset
+    assert "digits" not in next(s for s in at.sidebar.selectbox if s.label == "Dataset").options

@@ -20,6 +20,12 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 DATASET_NAMES = ("mnist", "fashion-mnist", "digits")
+DATASET_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "digits": (1, 8, 8)}  # (C, H, W)
+
+
+def datasets_of_shape(shape: tuple[int, ...] | list[int]) -> list[str]:
+    """The built-in datasets whose images are ``shape`` (C, H, W), without loading any."""
+    return [name for name in DATASET_NAMES if DATASET_SHAPES[name] == tuple(shape)]
 
 
 def _read_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:

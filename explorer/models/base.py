@@ -43,6 +43,7 @@ class BaseVAE(nn.Module):
     stochastic: ClassVar[bool] = True  # False for the plain autoencoder
     needs_dataset: ClassVar[bool] = False  # True when the loss needs attach(dataset) first (joint VAE)
     own_terms: ClassVar[tuple[LossTerm, ...]] = (RECON, KL)  # extras (anchors) come from models/terms.py
+    unused_options: ClassVar[tuple[str, ...]] = ()  # config options this kind ignores (not offered on /train)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -16,8 +16,8 @@ from explorer.models.registry import register
 class ConvConfig(ModelConfig):
     """Two stride-2 conv layers down, two transposed conv layers up."""
 
-    channels: tuple[int, ...] = option((32, 64), "channels of the two conv layers, e.g. 32,64")
-    fc: int = option(128, "units of the fully connected layer", lo=1, hi=4096)
+    channels: tuple[int, ...] = option((32, 64), "channels of the two conv layers, e.g. 32,64", "Conv channels")
+    fc: int = option(128, "units of the fully connected layer", "Dense units", lo=1, hi=4096)
 
     def validate(self) -> None:
         super().validate()

@@ -30,13 +30,13 @@ class JointConfig(ModelConfig):
     modalities: tuple[str, ...] = ("mnist", "fashion-mnist")  # from the dataset
     second: str = "image"  # "image" (sigmoid/BCE) or "label" (softmax/cross-entropy), from the dataset
     second_shape: tuple[int, ...] = (1, 28, 28)  # from the dataset
-    hidden: tuple[int, ...] = option((400,), "hidden layer sizes of each encoder and decoder, e.g. 400")
-    fusion: str = option("poe", "product of experts, or the mean of means and log-variances", choices=FUSIONS)
-    unimodal: bool = option(True, "add each modality's own ELBO (sub-sampled training)")
-    cca_weight: float = option(0.0, "weight of the correlation alignment of the two modalities' means", lo=0.0, hi=1000.0, step=10.0)
-    adv_weight: float = option(0.0, "weight of the adversarial modality term (gradient reversal)", lo=0.0, hi=1000.0, step=0.5)
-    contrastive_weight: float = option(0.0, "weight of the cross-modal contrastive term", lo=0.0, hi=1000.0, step=10.0)
-    temperature: float = option(1.0, "temperature of the contrastive softmax over squared distances", lo=0.01, hi=100.0, step=0.5)
+    hidden: tuple[int, ...] = option((400,), "hidden layer sizes of each encoder and decoder, e.g. 400", "Hidden layers")
+    fusion: str = option("poe", "product of experts, or the mean of means and log-variances", "Fusion", choices=FUSIONS)
+    unimodal: bool = option(True, "add each modality's own ELBO (sub-sampled training)", "Unimodal ELBOs")
+    cca_weight: float = option(0.0, "weight of the correlation alignment of the two modalities' means", "CCA weight", lo=0.0, hi=1000.0, step=10.0)
+    adv_weight: float = option(0.0, "weight of the adversarial modality term (gradient reversal)", "Adversarial weight", lo=0.0, hi=1000.0, step=0.5)
+    contrastive_weight: float = option(0.0, "weight of the cross-modal contrastive term", "Contrastive weight", lo=0.0, hi=1000.0, step=10.0)
+    temperature: float = option(1.0, "temperature of the contrastive softmax over squared distances", "Temperature", lo=0.01, hi=100.0, step=0.5)
 
     def validate(self) -> None:
         super().validate()

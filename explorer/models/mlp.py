@@ -18,7 +18,7 @@ AE_LOGVAR = -30.0  # a point-mass posterior: sigma ~ 3e-7
 class MLPConfig(ModelConfig):
     """Fully connected encoder/decoder: pixels-hidden...-z (ReLU, sigmoid output)."""
 
-    hidden: tuple[int, ...] = option((400, 100), "hidden layer sizes, e.g. 400,100")
+    hidden: tuple[int, ...] = option((400, 100), "hidden layer sizes, e.g. 400,100", "Hidden layers")
 
     def validate(self) -> None:
         super().validate()
@@ -75,6 +75,7 @@ class AEMLP(VAEMLP):
     """A deterministic autoencoder: no sampling, no KL. For setting AE against VAE."""
 
     stochastic = False
+    unused_options = ("beta",)  # no KL term to weigh
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mu, _ = super().encode(x, y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -9,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from explorer.checkpoint import build_metadata, save_checkpoint
-from explorer.data import Dataset, load_dataset
+from explorer.data import DATASET_NAMES, Dataset, load_dataset
+from explorer.data.paired import PAIRED_NAMES
 from explorer.device import pick_device
 from explorer.errors import ConfigError
 from explorer.models import BaseVAE, get_model_class
 from explorer.training.train import Progress, TrainSettings, make_model, train
 
 DEFAULT_ANCHOR_RATE = 3.0  # 5 epochs, z=2, donut/stick: cos(mean_1 - mean_0, (1,1)) 0.96-0.99 over seeds
+
+
+def datasets_for(kind: str) -> tuple[str, ...]:
+    """The built-in datasets a model kind trains on: paired ones for a two-modality model, else single."""
+    return PAIRED_NAMES if get_model_class(kind).needs_dataset else DATASET_NAMES
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,8 @@ def beta_sweep(spec: RunSpec, betas: tuple[float, ...] = (0.5, 1.0, 4.0)) -> dic
 
 def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:
     """ae-mlp and vae-mlp with a 2-D latent, same data and settings: the holes the KL term fills."""
-    config = {**spec.config, "latent_dim": 2, "beta": 1.0}
+    fields = {f.name for f in dataclasses.fields(get_model_class("vae-mlp").config_cls)}
+    config = {**{k: v for k, v in spec.config.items() if k in fields}, "latent_dim": 2, "beta": 1.0}
     return {
         kind: replace(spec, model=kind, config=config, anchors=(), anchor_rate=0.0) for kind in ("ae-mlp", "vae-mlp")
     }
