@@ -91,8 +91,8 @@ def _fashion(data_dir: str | None, download: bool) -> Dataset:
                 return ds
     raise DatasetError(
         "Fashion-MNIST is not installed. Install it with `apt-get install dataset-fashion-mnist`, "
-        "set EXPLORER_FASHION_MNIST_DIR to a folder with the four IDX files, or opt in to a download "
-        "with --download (needs a network)."
+        "set EXPLORER_FASHION_MNIST_DIR (or pass --data-dir) to a folder with the four IDX files, or opt in to "
+        "a download from Python with load_dataset('fashion-mnist', download=True) (needs a network)."
     )
 
 

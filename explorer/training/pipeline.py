@@ -17,6 +17,7 @@ from explorer.errors import ConfigError
 from explorer.models import BaseVAE, get_model_class
 from explorer.training.train import Progress, TrainSettings, make_model, train
 
+PAIR_DATASET = "mnist"  # what anchored_pair trains on
 DEFAULT_ANCHOR_RATE = 3.0  # 5 epochs, z=2, donut/stick: cos(mean_1 - mean_0, (1,1)) 0.96-0.99 over seeds
 
 
@@ -126,5 +127,5 @@ def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:
 
 def anchored_pair(anchors: tuple[str, ...], rate: float, epochs: int, seed: int) -> dict[str, RunSpec]:
     """A 2-D MNIST vae-mlp with anchors and its plain twin: same data, settings and seed."""
-    base = RunSpec("vae-mlp", "mnist", {"latent_dim": 2}, TrainSettings(epochs=epochs, seed=seed))
+    base = RunSpec("vae-mlp", PAIR_DATASET, {"latent_dim": 2}, TrainSettings(epochs=epochs, seed=seed))
     return {"anchored": replace(base, anchors=tuple(anchors), anchor_rate=rate), "plain": base}
