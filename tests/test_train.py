@@ -168,3 +168,25 @@ def test_train_page_offers_only_what_works_together():
     assert not at.exception and not at.error
     assert at.session_state["sidebar_model"] == "mnist-vae-mlp-z2"  # 28x28: the sidebar offers no 8x8 dataset
     assert "digits" not in next(s for s in at.sidebar.selectbox if s.label == "Dataset").options
+
+
+def test_dataset_offers_match_what_the_loaders_give():
+    """The shapes the sidebar filters by are the loaders' shapes; each kind is offered datasets it builds on."""
+    from explorer.data import DATASET_NAMES, load_dataset
+    from explorer.data.datasets import DATASET_SHAPES
+    from explorer.errors import DatasetError
+    from explorer.models import get_model_class, model_names
+    from explorer.training.pipeline import RunSpec, datasets_for
+
+    def installed(name: str):
+        try:
+            return load_dataset(name)
+        except DatasetError:  # Fashion-MNIST may not be installed here
+            return None
+
+    for name in DATASET_NAMES:
+        assert (ds := installed(name)) is None or ds.in_shape == DATASET_SHAPES[name], name
+    for kind in model_names():
+        for name in datasets_for(kind):
+            if (ds := installed(name)) is not None:
+                get_model_class(kind).config_cls.from_dict(RunSpec(kind, name, {"latent_dim": 2}).model_config(ds))
