@@ -55,6 +55,19 @@ def _parse_sets(pairs: list[str]) -> dict:
     return out
 
 
+def _flag_type(opt):
+    """``opt.parse`` for argparse: a bad value's message names what the field takes."""
+
+    def parse(text: str):
+        try:
+            return opt.parse(text)
+        except ValueError as exc:
+            wanted = {int: "a whole number", float: "a number"}.get(type(opt.default))
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}" if wanted else str(exc)) from None
+
+    return parse
+
+
 def _add_config_flags(t: argparse.ArgumentParser) -> None:
     """One flag per user-set model config field (``option()`` in the configs), unset unless given."""
     from explorer.models import model_names, model_options
@@ -69,7 +82,7 @@ def _add_config_flags(t: argparse.ArgumentParser) -> None:
         for kind, o in by_kind.items():
             groups.setdefault(shown(o.default), []).append(kind)
         default = next(iter(groups)) if len(groups) == 1 else "; ".join(f"{v} for {', '.join(k)}" for v, k in groups.items())
-        kw = {"action": argparse.BooleanOptionalAction} if isinstance(opt.default, bool) else {"type": opt.parse, "choices": opt.choices or None}
+        kw = {"action": argparse.BooleanOptionalAction} if isinstance(opt.default, bool) else {"type": _flag_type(opt), "choices": opt.choices or None}
         t.add_argument("--" + name.replace("_", "-"), default=None, help=f"{only}{opt.help} (default {default})", **kw)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other model config field, e.g. anchor_score=cosine")
 

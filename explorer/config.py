@@ -44,7 +44,10 @@ class Option:
                 raise ValueError(f"{self.name} must be true or false")
             return text.lower() == "true"
         if isinstance(self.default, tuple):
-            return tuple(int(v) for v in text.split(",") if v.strip())
+            try:
+                return tuple(int(v) for v in text.split(",") if v.strip())
+            except ValueError:
+                raise ValueError(f"{self.name} must be whole numbers separated by commas, e.g. 400,100") from None
         return type(self.default)(text)
 
 

@@ -109,7 +109,7 @@ def test_curves_plot_every_term_a_model_reports():
     assert len(set(colors)) == len(terms)
 
 
-def test_train_flags_come_from_the_model_configs():
+def test_train_flags_come_from_the_model_configs(capsys):
     """Every user-set field of every kind's config is a train flag, parsed to the field's type."""
     from explorer.cli import _parse_sets, build_parser
     from explorer.models import model_options
@@ -127,6 +127,10 @@ def test_train_flags_come_from_the_model_configs():
         assert getattr(args, name) == opt.default, name
     args = parser.parse_args(["train", "--out", "x"])
     assert all(getattr(args, name) is None for name in model_options())  # unset: the model's own default
+    for flag, value, says in (("--hidden", "4x", "whole numbers separated by commas"), ("--latent-dim", "2.5", "not a whole number")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", flag, value, "--out", "x"])
+        assert says in capsys.readouterr().err
     assert _parse_sets(["anchor_score=cosine", "hidden=[8, 4]"]) == {"anchor_score": "cosine", "hidden": [8, 4]}
     with pytest.raises(ConfigError):  # a field the model does not have is refused, not ignored
         from explorer.models import build_model

@@ -23,8 +23,9 @@ def option_widget(opt: Option, key: str) -> Any:
         text = st.text_input(label, ",".join(map(str, opt.default)), key=key, help=opt.help)
         try:
             return opt.parse(text)
-        except ValueError:
-            return text  # the config's validation names the problem when the run is submitted
+        except ValueError as exc:
+            st.error(str(exc))
+            return text  # submitting refuses it too
     if isinstance(opt.default, int):
         lo, hi = int(opt.lo if opt.lo is not None else 0), int(opt.hi if opt.hi is not None else 10**6)
         if hi - lo <= 64:
