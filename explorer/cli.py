@@ -62,7 +62,7 @@ def _flag_type(opt):
         try:
             return opt.parse(text)
         except ValueError as exc:
-            wanted = {int: "a whole number", float: "a number"}.get(type(opt.default))
+            wanted = {int: "a whole number", float: "a finite number"}.get(type(opt.default))
             raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}" if wanted else str(exc)) from None
 
     return parse

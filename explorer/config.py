@@ -48,7 +48,10 @@ class Option:
                 return tuple(int(v) for v in text.split(",") if v.strip())
             except ValueError:
                 raise ValueError(f"{self.name} must be whole numbers separated by commas, e.g. 400,100") from None
-        return type(self.default)(text)
+        value = type(self.default)(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{self.name} must be a finite number")
+        return value
 
 
 def option(default: Any, help: str, label: str = "", choices: tuple[str, ...] = (), lo: float | None = None,

@@ -231,7 +231,7 @@ class JointVAE(BaseVAE):
         if self.partner is None or y is None:
             raise ConfigError("joint-vae needs labels and a paired dataset (call attach) to compute its loss")
         x2 = self.partner.draw(y, self.training, generator)  # (B, *second_shape)
-        mu1, lv1 = self.encode(x)  # (B, z) each
+        mu1, lv1 = self.encode(x)
         mu2, lv2 = self.encode2(x2)
         posts = {"joint": self.fuse(mu1, lv1, mu2, lv2)}
         if self.config.unimodal:
