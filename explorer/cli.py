@@ -41,52 +41,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_sets(pairs: list[str]) -> dict:
-    """``key=value`` pairs for any model config field; values are JSON (``[400,100]``, ``true``) or text."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ExplorerError(f"--set needs key=value, got {pair!r}")
-        try:
-            out[key.strip().replace("-", "_")] = json.loads(value)
-        except ValueError:
-            out[key.strip().replace("-", "_")] = value
-    return out
-
-
-def _flag_type(opt):
-    """``opt.parse`` for argparse: a bad value's message names what the field takes."""
-
-    def parse(text: str):
-        try:
-            return opt.parse(text)
-        except ValueError as exc:
-            wanted = {int: "a whole number", float: "a finite number"}.get(type(opt.default))
-            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}" if wanted else str(exc)) from None
-
-    return parse
-
-
-def _add_config_flags(t: argparse.ArgumentParser) -> None:
-    """One flag per user-set model config field (``option()`` in the configs), unset unless given."""
-    from explorer.models import model_names, model_options
-
-    def shown(v: object) -> str:
-        return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
-
-    for name, by_kind in model_options().items():
-        opt = next(iter(by_kind.values()))
-        only = "" if len(by_kind) == len(model_names()) else f"{', '.join(by_kind)}: "
-        groups: dict[str, list[str]] = {}
-        for kind, o in by_kind.items():
-            groups.setdefault(shown(o.default), []).append(kind)
-        default = next(iter(groups)) if len(groups) == 1 else "; ".join(f"{v} for {', '.join(k)}" for v, k in groups.items())
-        kw = {"action": argparse.BooleanOptionalAction} if isinstance(opt.default, bool) else {"type": _flag_type(opt), "choices": opt.choices or None}
-        t.add_argument("--" + name.replace("_", "-"), default=None, help=f"{only}{opt.help} (default {default})", **kw)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other model config field, e.g. anchor_score=cosine")
-
-
 def _load(args: argparse.Namespace):
     from explorer.catalog import resolve
     from explorer.checkpoint import load_for_use
@@ -178,6 +132,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
         argv += ["--server.headless", "true"]
     os.execv(sys.executable, argv)
     return 0  # not reached
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    """``key=value`` pairs for any model config field; values are JSON (``[400,100]``, ``true``) or text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ExplorerError(f"--set needs key=value, got {pair!r}")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except ValueError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _flag_type(opt):
+    """``opt.parse`` for argparse: a bad value's message names what the field takes."""
+
+    def parse(text: str):
+        try:
+            return opt.parse(text)
+        except ValueError as exc:
+            wanted = {int: "a whole number", float: "a finite number"}.get(type(opt.default))
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}" if wanted else str(exc)) from None
+
+    return parse
+
+
+def _add_config_flags(t: argparse.ArgumentParser) -> None:
+    """One flag per user-set model config field (``option()`` in the configs), unset unless given."""
+    from explorer.models import model_names, model_options
+
+    def shown(v: object) -> str:
+        return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+    for name, by_kind in model_options().items():
+        opt = next(iter(by_kind.values()))
+        only = "" if len(by_kind) == len(model_names()) else f"{', '.join(by_kind)}: "
+        groups: dict[str, list[str]] = {}
+        for kind, o in by_kind.items():
+            groups.setdefault(shown(o.default), []).append(kind)
+        default = next(iter(groups)) if len(groups) == 1 else "; ".join(f"{v} for {', '.join(k)}" for v, k in groups.items())
+        kw = {"action": argparse.BooleanOptionalAction} if isinstance(opt.default, bool) else {"type": _flag_type(opt), "choices": opt.choices or None}
+        t.add_argument("--" + name.replace("_", "-"), default=None, help=f"{only}{opt.help} (default {default})", **kw)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other model config field, e.g. anchor_score=cosine")
 
 
 def build_parser() -> argparse.ArgumentParser:
