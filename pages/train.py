@@ -199,5 +199,7 @@ ui.explainer(
     "- **KL** measures how far each posterior is from the prior N(0, I): the information the code carries. "
     "It usually rises early (codes spread out to carry information) and then settles.\n"
     "- **total** is recon + β·KL, what training minimises. Test curves (dashed) above train curves "
-    "mean the model generalises less well; a growing gap means overfitting.",
+    "mean the model generalises less well; a growing gap means overfitting.\n"
+    "- Any other curve is a further term of this model's loss, added to total at its weight: **anchor** "
+    "(the anchors' pull), the joint VAE's **unimodal** ELBOs and alignment terms, β-TCVAE's **tc**.",
 )
