@@ -41,13 +41,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(h) for h in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 400,100") from None
-
-
 def _progress_bar(p, width: int = 30) -> str:
     from explorer.training.pipeline import fmt_eta
 
@@ -57,21 +50,12 @@ def _progress_bar(p, width: int = 30) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from explorer.models import model_options
     from explorer.training.pipeline import RunSpec, train_run
     from explorer.training.train import TrainSettings
 
-    config = {"latent_dim": args.latent_dim, "beta": args.beta, "recon": args.recon}
-    if args.hidden:
-        config["hidden"] = args.hidden
-    for key in (
-        "fusion",
-        "cca_weight",
-        "adv_weight",
-        "contrastive_weight",
-        "temperature",
-    ):  # joint-vae options; other models refuse them clearly
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
+    config = {name: getattr(args, name) for name in model_options() if getattr(args, name) is not None}
+    config.update(_parse_sets(args.set or []))
     anchors = tuple(a for a in (args.anchor or "").split(",") if a)
     spec = RunSpec(args.model, args.dataset, config,
                    TrainSettings(args.epochs, args.batch_size, args.lr, args.seed), anchors, args.anchor_rate)  # fmt: skip
@@ -217,30 +201,72 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _parse_sets(pairs: list[str]) -> dict:
+    """``key=value`` pairs for any model config field; values are JSON (``[400,100]``, ``true``) or text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ExplorerError(f"--set needs key=value, got {pair!r}")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except ValueError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _flag_type(opt):
+    """``opt.parse`` for argparse: a bad value's message names what the field takes."""
+
+    def parse(text: str):
+        try:
+            return opt.parse(text)
+        except ValueError as exc:
+            wanted = {int: "a whole number", float: "a finite number"}.get(type(opt.default))
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}" if wanted else str(exc)) from None
+
+    return parse
+
+
+def _add_config_flags(t: argparse.ArgumentParser) -> None:
+    """One flag per user-set model config field (``option()`` in the configs), unset unless given."""
+    from explorer.models import model_names, model_options
+
+    def shown(v: object) -> str:
+        return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+    for name, by_kind in model_options().items():
+        opt = next(iter(by_kind.values()))
+        only = "" if len(by_kind) == len(model_names()) else f"{', '.join(by_kind)}: "
+        groups: dict[str, list[str]] = {}
+        for kind, o in by_kind.items():
+            groups.setdefault(shown(o.default), []).append(kind)
+        default = next(iter(groups)) if len(groups) == 1 else "; ".join(f"{v} for {', '.join(k)}" for v, k in groups.items())
+        kw = {"action": argparse.BooleanOptionalAction} if isinstance(opt.default, bool) else {"type": _flag_type(opt), "choices": opt.choices or None}
+        t.add_argument("--" + name.replace("_", "-"), default=None, help=f"{only}{opt.help} (default {default})", **kw)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other model config field, e.g. anchor_score=cosine")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from explorer.data import DATASET_NAMES
+    from explorer.data.paired import PAIRED_NAMES
     from explorer.models import model_names
+    from explorer.training.pipeline import DEFAULT_ANCHOR_RATE
 
     p = _Parser(prog="latent-explorer", description="Look inside variational autoencoders.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and save a checkpoint")
-    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, digits, or a .npz path")
+    t.add_argument("--dataset", default="mnist", help=f"{', '.join(DATASET_NAMES)}, a .npz path, or for joint-vae {' or '.join(PAIRED_NAMES)}")
     t.add_argument("--model", default="vae-mlp", choices=model_names())
-    t.add_argument("--latent-dim", type=int, default=2)
-    t.add_argument("--beta", type=_finite_float, default=1.0)
-    t.add_argument("--recon", choices=["bce", "mse"], default="bce")
-    t.add_argument("--hidden", type=_int_list, help="hidden sizes for MLP models, e.g. 400,100")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
-    t.add_argument("--anchor-rate", type=_positive_float, default=3.0, help="strength of the anchor pull (default 3)")
-    t.add_argument("--fusion", choices=["poe", "mean"], help="joint-vae: product of experts or mean")
-    t.add_argument("--cca-weight", type=_finite_float, help="joint-vae: weight of the correlation alignment term")
-    t.add_argument("--contrastive-weight", type=_finite_float, help="joint-vae: weight of the cross-modal contrastive term")
-    t.add_argument("--temperature", type=_finite_float, help="joint-vae: temperature of the contrastive term")
-    t.add_argument("--adv-weight", type=_finite_float, help="joint-vae: weight of the adversarial modality term")
+    t.add_argument("--anchor-rate", type=_positive_float, default=DEFAULT_ANCHOR_RATE,
+                   help=f"strength of the anchor pull (default {DEFAULT_ANCHOR_RATE:g})")  # fmt: skip
+    _add_config_flags(t)
     t.add_argument("--out", required=True, type=Path)
     t.set_defaults(func=cmd_train)
 

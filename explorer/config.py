@@ -1,4 +1,9 @@
-"""Validated model configs (one dataclass per model family, nanoGPT/pythae style)."""
+"""The base model config and the generic checks every config shares.
+
+Each model family's config sits next to its model (``MLPConfig`` in models/mlp.py...).
+Fields made with ``option()`` are the settings a user picks: the CLI's ``train`` flags and
+the /train widgets are built from them; the rest are fixed by the dataset or the anchors.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,66 @@ MAX_PARAMS = 16 * 2**20  # parameters of any model: 64 MB of float32, the checkp
 T = TypeVar("T", bound="ModelConfig")
 
 
+MAX_HIDDEN_LAYERS = 6
+MAX_WIDTH = 4096  # units in one hidden layer
+
+
+@dataclass(frozen=True)
+class Option:
+    """A config field a user sets: its default, a one-line help, and choices or a range for widgets."""
+
+    name: str
+    default: Any
+    help: str
+    label: str = ""  # the widget's label; the name when empty
+    choices: tuple[str, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+
+    def parse(self, text: str) -> Any:
+        """The value from command-line text: ints, floats, words, ``true``/``false``, or ``400,100``."""
+        if isinstance(self.default, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError(f"{self.name} must be true or false")
+            return text.lower() == "true"
+        if isinstance(self.default, tuple):
+            try:
+                return tuple(int(v) for v in text.split(",") if v.strip())
+            except ValueError:
+                raise ValueError(f"{self.name} must be whole numbers separated by commas, e.g. 400,100") from None
+        value = type(self.default)(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{self.name} must be a finite number")
+        return value
+
+
+def option(default: Any, help: str, label: str = "", choices: tuple[str, ...] = (), lo: float | None = None,
+           hi: float | None = None, step: float | None = None) -> Any:  # fmt: skip
+    """A dataclass field that users set (a CLI flag and a /train widget)."""
+    meta = {"help": help, "label": label, "choices": choices, "lo": lo, "hi": hi, "step": step}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def config_options(cls: type[ModelConfig]) -> list[Option]:
+    """The user-set fields of a config class, in declaration order."""
+    return [Option(f.name, f.default, **f.metadata) for f in dataclasses.fields(cls) if "help" in f.metadata]
+
+
+def check_hidden(hidden: Any) -> None:
+    """Hidden layer sizes: 1 to MAX_HIDDEN_LAYERS ints from 1 to MAX_WIDTH."""
+    if not hidden or any(not isinstance(h, int) or isinstance(h, bool) or not 1 <= h <= MAX_WIDTH for h in hidden):
+        raise ConfigError(f"hidden must be 1+ ints from 1 to {MAX_WIDTH}, got {hidden!r}")
+    if len(hidden) > MAX_HIDDEN_LAYERS:
+        raise ConfigError(f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(hidden)}")
+
+
+def check_number(name: str, value: Any, lo: float = 0, hi: float = 1000) -> None:
+    """A finite number from ``lo`` to ``hi``."""
+    if not _finite(value) or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class AnchorSpec:
     """One anchor: a prototype image (flattened, values in [0,1]) and its target in latent space."""
@@ -34,11 +99,11 @@ class AnchorSpec:
 class ModelConfig:
     """Settings every model shares. Subclasses add architecture fields."""
 
-    in_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
-    latent_dim: int = 2
-    beta: float = 1.0
-    recon: str = "bce"
-    n_classes: int = 10
+    in_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), from the dataset
+    latent_dim: int = option(2, "size of the latent code", "Latent size", lo=1, hi=MAX_LATENT)
+    beta: float = option(1.0, "weight of the KL term", "β (KL weight)", lo=0.0, hi=100.0, step=0.5)
+    recon: str = option("bce", "reconstruction loss", "Reconstruction loss", choices=RECON_LOSSES)
+    n_classes: int = 10  # from the dataset
     anchors: tuple[AnchorSpec, ...] = ()
     anchor_rate: float = 0.0
     anchor_score: str = "overlap"  # "overlap" (normalised dot product) or "cosine"
@@ -74,14 +139,12 @@ class ModelConfig:
             raise ConfigError(f"images of {self.n_pixels} values are larger than the {MAX_PIXELS} supported")
         if not isinstance(self.latent_dim, int) or not 1 <= self.latent_dim <= MAX_LATENT:
             raise ConfigError(f"latent_dim must be an int from 1 to {MAX_LATENT}, got {self.latent_dim!r}")
-        if not _finite(self.beta) or not 0 <= self.beta <= 1000:
-            raise ConfigError(f"beta must be a number from 0 to 1000, got {self.beta!r}")
+        check_number("beta", self.beta)
         if self.recon not in RECON_LOSSES:
             raise ConfigError(f"recon must be one of {RECON_LOSSES}, got {self.recon!r}")
         if not isinstance(self.n_classes, int) or not 1 <= self.n_classes <= 1000:
             raise ConfigError(f"n_classes must be an int from 1 to 1000, got {self.n_classes!r}")
-        if not _finite(self.anchor_rate) or not 0 <= self.anchor_rate <= 1000:
-            raise ConfigError(f"anchor_rate must be a number from 0 to 1000, got {self.anchor_rate!r}")
+        check_number("anchor_rate", self.anchor_rate)
         if self.anchor_score not in ("overlap", "cosine"):
             raise ConfigError(f"anchor_score must be 'overlap' or 'cosine', got {self.anchor_score!r}")
         for a in self.anchors:
@@ -112,42 +175,6 @@ class ModelConfig:
             return cls(**kwargs)
         except TypeError as exc:  # e.g. comparing a str with an int inside validate
             raise ConfigError(f"bad config: {exc}") from None
-
-    def replace(self: T, **changes: Any) -> T:
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class MLPConfig(ModelConfig):
-    """Fully connected encoder/decoder: pixels-hidden...-z (ReLU, sigmoid output)."""
-
-    hidden: tuple[int, ...] = (400, 100)
-
-    def validate(self) -> None:
-        super().validate()
-        if not self.hidden or any(not isinstance(h, int) or not 1 <= h <= 4096 for h in self.hidden):
-            raise ConfigError(f"hidden must be 1+ ints from 1 to 4096, got {self.hidden!r}")
-        if len(self.hidden) > 6:
-            raise ConfigError("at most 6 hidden layers")
-
-
-@dataclass(frozen=True)
-class ConvConfig(ModelConfig):
-    """Two stride-2 conv layers down, two transposed conv layers up."""
-
-    channels: tuple[int, ...] = (32, 64)
-    fc: int = 128
-
-    def validate(self) -> None:
-        super().validate()
-        _, h, w = self.in_shape
-        if h % 4 or w % 4:
-            raise ConfigError(f"the conv model needs height and width divisible by 4, got {h}x{w}")
-        if len(self.channels) != 2 or any(not isinstance(c, int) or not 1 <= c <= 512 for c in self.channels):
-            raise ConfigError(f"channels must be two ints from 1 to 512, got {self.channels!r}")
-        if not isinstance(self.fc, int) or not 1 <= self.fc <= 4096:
-            raise ConfigError(f"fc must be an int from 1 to 4096, got {self.fc!r}")
 
 
 def _is_int(v: Any) -> bool:
@@ -180,37 +207,3 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if type(value) is not type(default):
         raise ConfigError(f"{key} must be {type(default).__name__}, got {type(value).__name__}")
     return value
-
-
-@dataclass(frozen=True)
-class JointConfig(ModelConfig):
-    """Two modalities, one encoder and decoder each, fused into one posterior."""
-
-    modalities: tuple[str, ...] = ("mnist", "fashion-mnist")
-    second: str = "image"  # "image" (sigmoid/BCE), "label" (softmax/cross-entropy) or "text" (bag of words, BCE)
-    second_shape: tuple[int, ...] = (1, 28, 28)
-    hidden: tuple[int, ...] = (400,)
-    fusion: str = "poe"  # product of experts, or "mean" of means and log-variances
-    unimodal: bool = True  # add each modality's own ELBO (sub-sampled training)
-    cca_weight: float = 0.0  # correlation alignment between the modality-specific means
-    adv_weight: float = 0.0  # modality discriminator on the codes, through gradient reversal
-    contrastive_weight: float = 0.0  # each code's nearest other-modality codes in the batch are its partners
-    temperature: float = 1.0  # of the contrastive softmax over squared distances
-
-    def validate(self) -> None:
-        super().validate()
-        if len(self.modalities) != 2:
-            raise ConfigError("a joint model has exactly two modalities")
-        if self.second not in ("image", "label", "text"):
-            raise ConfigError(f"second must be 'image', 'label' or 'text', got {self.second!r}")
-        if not self.second_shape or any(not isinstance(d, int) or d < 1 for d in self.second_shape):
-            raise ConfigError(f"bad second_shape {self.second_shape!r}")
-        if not self.hidden or any(not isinstance(h, int) or not 1 <= h <= 4096 for h in self.hidden):
-            raise ConfigError(f"hidden must be ints from 1 to 4096, got {self.hidden!r}")
-        if self.fusion not in ("poe", "mean"):
-            raise ConfigError(f"fusion must be 'poe' or 'mean', got {self.fusion!r}")
-        for w in (self.cca_weight, self.adv_weight, self.contrastive_weight):
-            if not _finite(w) or not 0 <= w <= 1000:
-                raise ConfigError("alignment weights must be numbers from 0 to 1000")
-        if not _finite(self.temperature) or not 0.01 <= self.temperature <= 100:
-            raise ConfigError(f"temperature must be from 0.01 to 100, got {self.temperature!r}")

@@ -6,11 +6,11 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.analysis.anchors import BUILTIN, scores_of, specs_of, target_distances
+from explorer.analysis.anchors import anchor_names, scores_of, specs_of, target_distances
 from explorer.analysis.evaluate import encode_split
 from explorer.catalog import find_baseline, list_checkpoints
 from explorer.figures.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
-from explorer.training.pipeline import anchored_pair
+from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, PAIR_DATASET, anchored_pair
 from explorer.training.trainjob import spec_to_dict
 
 P = "anchors_"
@@ -30,9 +30,9 @@ def train_pair_ui() -> None:
     """Train an anchored model and its plain twin (same seed, same data) in background workers."""
     runner = ui.job_runner()
     c1, c2, c3, c4 = st.columns(4)
-    choices = list(BUILTIN) + [f"class:{k}" for k in range(10)]
+    choices = anchor_names(ui.cached_dataset(PAIR_DATASET))
     anchors = c1.multiselect("Anchors", choices, ["donut", "stick"], key=P + "names", max_selections=4)
-    rate = c2.slider("Anchor rate", 0.5, 10.0, 3.0, 0.5, key=P + "rate")
+    rate = c2.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate")
     epochs = c3.slider("Epochs", 1, 30, 5, key=P + "epochs")
     seed = int(c4.number_input("Seed", 0, 10_000, 0, key=P + "seed"))
     if st.button("Train the anchored model and its plain twin", icon=":material/model_training:", disabled=len(anchors) < 1,

@@ -7,44 +7,51 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.analysis.anchors import BUILTIN
+from explorer.analysis.anchors import anchor_names
 from explorer.analysis.generate import prior_samples
-from explorer.data import DATASET_NAMES
 from explorer.errors import ExplorerError
 from explorer.figures.mapview import class_scatter
 from explorer.figures.trainview import curves_figure, read_run
-from explorer.models import model_names
-from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep
+from explorer.models import get_model_class, model_names
+from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep, datasets_for
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.configform import config_form
 
 P = "train_"
+DATASET = P + "dataset"  # the chosen dataset, for the map's class names below
 
 ui.page_header("Train a VAE")
 runner = ui.job_runner()
 
 
 def settings_ui() -> RunSpec:
-    """The run's settings as a RunSpec (validated when submitted)."""
-    c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Dataset", DATASET_NAMES, key=P + "dataset")
+    """The run's settings as a RunSpec (validated when submitted): model options come from its config."""
+    c1, c2 = st.columns(2)
     kinds = model_names()
-    model = c2.selectbox("Model", kinds, index=kinds.index("vae-mlp"), key=P + "model")
-    latent = c3.slider("Latent size", 1, 64, 2, key=P + "z")
-    recon = c4.radio("Reconstruction loss", ["bce", "mse"], horizontal=True, key=P + "recon")
-    c1, c2, c3, c4, c5 = st.columns(5)
-    beta = c1.number_input("β (KL weight)", 0.0, 100.0, 1.0, 0.5, key=P + "beta", disabled=model == "ae-mlp")
-    epochs = c2.number_input("Epochs", 1, 200, 5, key=P + "epochs")
-    batch = c3.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key=P + "batch")
-    lr = c4.select_slider(
+    model = c1.selectbox("Model", kinds, index=kinds.index("vae-mlp"), key=P + "model")
+    dataset = c2.selectbox("Dataset", datasets_for(model), key=f"{P}dataset_{model}",
+                           help="Only the datasets this model trains on: paired ones for joint-vae.")  # fmt: skip
+    st.session_state[DATASET] = dataset
+    config = config_form(model, P + "cfg_")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 200, 5, key=P + "epochs")
+    batch = c2.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key=P + "batch")
+    lr = c3.select_slider(
         "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, key=P + "lr", format_func=lambda v: f"{v:g}"
     )
-    seed = c5.number_input("Seed", 0, 100_000, 0, key=P + "seed")
-    anchors = st.multiselect("Anchors (optional)", list(BUILTIN) + [f"class:{k}" for k in range(10)], key=P + "anchors",
-                             help="Pull images that look like each prototype towards a target region. See the Anchors page.")  # fmt: skip
-    rate = st.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate") if anchors else 0.0
-    return RunSpec(model, dataset, {"latent_dim": int(latent), "beta": float(beta), "recon": recon},
-                   TrainSettings(int(epochs), int(batch), float(lr), int(seed)), tuple(anchors), rate)  # fmt: skip
+    seed = c4.number_input("Seed", 0, 100_000, 0, key=P + "seed")
+    anchors, rate = (), 0.0
+    if get_model_class(model).stochastic:  # anchors act through the KL term
+        try:
+            choices = anchor_names(ui.cached_dataset(dataset))
+        except ExplorerError:
+            choices = []  # the dataset is missing: submitting says so
+        anchors = st.multiselect("Anchors (optional)", choices, key=f"{P}anchors_{dataset}",
+                                 help="Pull images that look like each prototype towards a target region. See the Anchors page.")  # fmt: skip
+        rate = st.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate") if anchors else 0.0
+    return RunSpec(model, dataset, config, TrainSettings(int(epochs), int(batch), float(lr), int(seed)),
+                   tuple(anchors), rate)  # fmt: skip
 
 
 def submit(spec: RunSpec, name: str) -> str | None:
@@ -73,7 +80,8 @@ with st.container(border=True):
         jobs = {label: submit(s, run_name(s, f"-beta{s.config['beta']:g}")) for label, s in runs.items()}
         st.session_state[P + "group"] = {"kind": "beta", "jobs": jobs}
     if b3.button("AE against VAE", icon=":material/compare_arrows:", key=P + "aevae",
-                 help="Trains ae-mlp and vae-mlp with a 2-D latent, same seed."):  # fmt: skip
+                 help="Trains ae-mlp and vae-mlp with a 2-D latent, same seed.",
+                 disabled=get_model_class(spec.model).needs_dataset):  # one-modality models only  # fmt: skip
         jobs = {label: submit(s, run_name(s, "-cmp")) for label, s in ae_against_vae(spec).items()}
         st.session_state[P + "group"] = {"kind": "aevae", "jobs": jobs}
 
@@ -99,8 +107,10 @@ def finished_ui(status, job_id: str) -> None:
     if c1.button(f"Explore {name}", icon=":material/visibility:", key=f"{P}use_{job_id}"):
         st.session_state["sidebar_pending_model"] = name
         st.rerun()
-    c2.download_button("Download checkpoint", lambda: open(ckpt, "rb").read(), f"{name}.safetensors", key=f"{P}dl_{job_id}",
-                       icon=":material/download:")  # fmt: skip
+    # The bytes themselves, not a deferred callable: the 1.5 s refresh re-registers the same content
+    # under the same URL, where a deferred file could vanish between the refresh and the click.
+    c2.download_button("Download checkpoint", Path(ckpt).read_bytes(), f"{name}.safetensors", key=f"{P}dl_{job_id}",
+                       icon=":material/download:", mime="application/octet-stream")  # fmt: skip
     if status.extra.get("stopped_early"):
         st.caption("Stopped early: the checkpoint holds the last completed epoch.")
 
@@ -132,7 +142,7 @@ if job_id:
 
     @st.fragment(run_every=3.0)
     def epoch_view() -> None:
-        snapshot_ui(job_id, ui.cached_dataset(st.session_state.get(P + "dataset", "mnist")).class_names)
+        snapshot_ui(job_id, ui.cached_dataset(st.session_state.get(DATASET, "mnist")).class_names)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -143,7 +153,7 @@ if job_id:
 group = st.session_state.get(P + "group")
 if group:
     st.subheader("β sweep" if group["kind"] == "beta" else "Autoencoder against VAE")
-    ds_names = ui.cached_dataset(st.session_state.get(P + "dataset", "mnist")).class_names
+    ds_names = ui.cached_dataset(st.session_state.get(DATASET, "mnist")).class_names
 
     @st.fragment(run_every=2.0)
     def compare() -> None:
@@ -189,5 +199,7 @@ ui.explainer(
     "- **KL** measures how far each posterior is from the prior N(0, I): the information the code carries. "
     "It usually rises early (codes spread out to carry information) and then settles.\n"
     "- **total** is recon + β·KL, what training minimises. Test curves (dashed) above train curves "
-    "mean the model generalises less well; a growing gap means overfitting.",
+    "mean the model generalises less well; a growing gap means overfitting.\n"
+    "- Any other curve is a further term of this model's loss, added to total at its weight: **anchor** "
+    "(the anchors' pull), the joint VAE's **unimodal** ELBOs and alignment terms, β-TCVAE's **tc**.",
 )

@@ -9,6 +9,7 @@ from explorer.analysis.traverse import code_of, decode_codes, gif_bytes, prior_c
 from explorer.figures.viz import image_grid, png_bytes
 
 P = "traverse_"  # session-state prefix of this page
+MAX_SHOWN = 16  # sliders shown unless "Show all" is on; also the coordinates printed under the image
 
 ui.page_header("Traverse the latent space")
 cur = ui.current()
@@ -32,7 +33,7 @@ with st.container(border=True):
             z0, sig = torch.zeros(zdim), "origin"
     with c2:
         span = st.slider("Slider range (± prior SD)", 1.0, 6.0, 3.0, 0.5, key=P + "span")
-        show_all = st.toggle(f"Show all {zdim} dimensions", key=P + "all", disabled=zdim <= 16)
+        show_all = st.toggle(f"Show all {zdim} dimensions", key=P + "all", disabled=zdim <= MAX_SHOWN)
     with c3:
         y = None
         if model.conditional:
@@ -41,7 +42,7 @@ with st.container(border=True):
                              format_func=lambda c: names[c] if c < len(names) else str(c))  # fmt: skip
         st.caption("Sliders are ordered by each dimension's average KL (nats): the most informative first.")
 
-shown = order if (show_all or zdim <= 16) else order[:16]
+shown = order if show_all else order[:MAX_SHOWN]
 vectors = load_vectors(
     ui.checkpoint_hash(str(cur.entry.path), cur.entry.path.stat().st_mtime_ns), zdim
 )  # from Arithmetic
@@ -88,7 +89,7 @@ def live_decoder() -> None:
     z = current_code()
     with right:
         ui.show_image(decode_codes(model, z[None], y)[0], width=280, caption="decode(z)")
-        st.caption("z = [" + ", ".join(f"{v:+.2f}" for v in z.tolist()[:16]) + (", …]" if zdim > 16 else "]"))
+        st.caption("z = [" + ", ".join(f"{v:+.2f}" for v in z.tolist()[:MAX_SHOWN]) + (", …]" if zdim > MAX_SHOWN else "]"))
 
 
 b1, b2, _ = st.columns([1, 1, 4])  # outside the fragment: a click reruns the page, sliders stay light

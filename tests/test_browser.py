@@ -99,12 +99,11 @@ def test_live_training_ends_with_model_in_picker(page, app_url):
     wait_idle(page)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_function("() => document.body.innerText.includes('Finished:')", timeout=180_000)
-    # the epoch map and reconstructions are their own fragment, drawn after the bar in that run
-    page.wait_for_function("() => document.body.innerText.includes('8 test images (top) and their reconstructions')",
-                           timeout=20_000)  # fmt: skip
-    wait_idle(page)
-    body = page.inner_text("body")
-    assert "epoch 3" in body
+    # The epoch map is its own fragment, redrawn every 3 s: wait for the state (its title naming the
+    # last epoch), not for a time; an earlier epoch's map already has the reconstructions' caption.
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                           ".some(t => t.textContent.trim() === 'epoch 3')", timeout=30_000)  # fmt: skip
+    assert "8 test images (top) and their reconstructions" in page.inner_text("body")
     assert page.query_selector_all(".js-plotly-plot"), "curves and latent map are drawn"
     page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
     options = [o.inner_text() for o in page.get_by_role("option").all()]

@@ -36,12 +36,19 @@ def stick() -> torch.Tensor:
 
 
 BUILTIN = {"donut": donut, "stick": stick}
+BUILTIN_SHAPE = (1, 28, 28)  # the built-in prototypes are 28x28 grey images
+
+
+def anchor_names(ds: Dataset) -> list[str]:
+    """The anchors that work on ``ds``: the built-in ones on 28x28 grey images, and one per class."""
+    builtin = list(BUILTIN) if ds.in_shape == BUILTIN_SHAPE else []
+    return builtin + [f"class:{k}" for k in range(ds.n_classes)]
 
 
 def prototype(name: str, ds: Dataset) -> torch.Tensor:
     """A named prototype, flattened (P,): 'donut', 'stick' or 'class:K' (that class's mean image)."""
     if name in BUILTIN:
-        if ds.in_shape != (1, 28, 28):
+        if ds.in_shape != BUILTIN_SHAPE:
             raise ConfigError(f"the built-in '{name}' anchor needs 28x28 grey images, dataset has {ds.in_shape}")
         return BUILTIN[name]().flatten()
     if name.startswith("class:"):

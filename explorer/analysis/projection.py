@@ -27,6 +27,8 @@ from explorer.models import BaseVAE
 from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 
 METHODS = ("raw", "pca", "tsne", "umap")
+TSNE_CALLBACK_EVERY = 25  # iterations between openTSNE progress callbacks
+TSNE_PRIOR_POINTS = 300  # prior samples placed into a t-SNE map (openTSNE's transform is slow)
 Progress = Callable[[float, str], None]
 
 
@@ -179,7 +181,7 @@ def _tsne(codes: np.ndarray, p: ProjectionParams, progress: Progress, partial: C
     def cb(iteration: int, error: float, embedding: Any) -> bool:
         if seen["fitted"]:  # openTSNE's transform (for the prior overlay) reuses these callbacks
             return False
-        seen["it"] += 25
+        seen["it"] += TSNE_CALLBACK_EVERY
         progress(0.1 + 0.85 * min(1.0, seen["it"] / total), f"t-SNE iteration {seen['it']}/{total}, KL {error:.3f}")
         if partial is not None:
             partial(np.asarray(embedding, dtype=np.float32))
@@ -187,7 +189,7 @@ def _tsne(codes: np.ndarray, p: ProjectionParams, progress: Progress, partial: C
 
     tsne = TSNE(n_components=p.dims, perplexity=p.perplexity, early_exaggeration_iter=p.early_iter, n_iter=p.n_iter,
                 initialization="pca", neighbors="annoy", negative_gradient_method="fft" if p.dims == 2 else "bh",
-                n_jobs=n_jobs, random_state=p.seed, callbacks=cb, callbacks_every_iters=25, verbose=False)  # fmt: skip
+                n_jobs=n_jobs, random_state=p.seed, callbacks=cb, callbacks_every_iters=TSNE_CALLBACK_EVERY, verbose=False)  # fmt: skip
     emb = tsne.fit(codes)
     seen["fitted"] = True
     return np.asarray(emb, dtype=np.float32), emb
@@ -249,7 +251,7 @@ def compute_projection(
         emb, fitted = _tsne(mu, p, progress, partial, should_stop, n_jobs)
         progress(0.96, "placing prior samples")
         prior = (
-            np.asarray(fitted.transform(prior_codes[:300]), dtype=np.float32)
+            np.asarray(fitted.transform(prior_codes[:TSNE_PRIOR_POINTS]), dtype=np.float32)
             if p.n_prior
             else np.zeros((0, p.dims), np.float32)
         )

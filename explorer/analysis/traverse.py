@@ -14,8 +14,6 @@ from explorer.data import Split
 from explorer.figures.viz import image_grid
 from explorer.models import BaseVAE
 
-START_MODES = ("dataset image", "random image of a class", "origin", "prior sample")
-
 
 def dims_by_kl(model: BaseVAE, split: Split, limit: int = 2000) -> tuple[list[int], np.ndarray]:
     """Latent dimensions ordered by average KL (most informative first), and the KL per dimension."""

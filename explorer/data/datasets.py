@@ -20,6 +20,12 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 DATASET_NAMES = ("mnist", "fashion-mnist", "digits")
+DATASET_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "digits": (1, 8, 8)}  # (C, H, W)
+
+
+def datasets_of_shape(shape: tuple[int, ...] | list[int]) -> list[str]:
+    """The built-in datasets whose images are ``shape`` (C, H, W), without loading any."""
+    return [name for name in DATASET_NAMES if DATASET_SHAPES[name] == tuple(shape)]
 
 
 def _read_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -85,8 +91,8 @@ def _fashion(data_dir: str | None, download: bool) -> Dataset:
                 return ds
     raise DatasetError(
         "Fashion-MNIST is not installed. Install it with `apt-get install dataset-fashion-mnist`, "
-        "set EXPLORER_FASHION_MNIST_DIR to a folder with the four IDX files, or opt in to a download "
-        "with --download (needs a network)."
+        "set EXPLORER_FASHION_MNIST_DIR (or pass --data-dir) to a folder with the four IDX files, or opt in to "
+        "a download from Python with load_dataset('fashion-mnist', download=True) (needs a network)."
     )
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-TERM_COLORS = {"total": "#1f77b4", "recon": "#ff7f0e", "kl": "#2ca02c", "anchor": "#d62728"}
+TERM_COLORS = {"total": "#1f77b4", "recon": "#ff7f0e", "kl": "#2ca02c", "anchor": "#d62728"}  # the rest: PALETTE
+PALETTE = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 @dataclass
@@ -43,12 +44,26 @@ def read_run(job_dir: Path) -> RunView:
     return view
 
 
+def term_colors(names: list[str]) -> dict[str, str]:
+    """A colour for every loss term: the usual ones keep theirs, any other term takes the next free one."""
+    others = [n for n in names if n not in TERM_COLORS]
+    return {n: TERM_COLORS.get(n) or PALETTE[others.index(n) % len(PALETTE)] for n in names}
+
+
+def run_terms(view: RunView) -> list[str]:
+    """The loss terms a run reports, by name, ``total`` first (whatever terms its model has)."""
+    names = [k for k in view.curves if k != "step"]
+    names += [k.removeprefix("train_") for r in view.history[:1] for k in r if k.startswith("train_")]
+    return sorted(dict.fromkeys(names), key=lambda n: n != "total")  # stable: then in the order reported
+
+
 def curves_figure(view: RunView, by: str = "step", smooth: int = 10) -> go.Figure:
     """Loss terms by optimiser step (train, smoothed) or by epoch (train solid, test dashed)."""
     fig = go.Figure()
+    colors = term_colors(run_terms(view))
     if by == "step":
         steps = view.curves.get("step", [])
-        for term, color in TERM_COLORS.items():
+        for term, color in colors.items():
             ys = view.curves.get(term)
             if not ys:
                 continue
@@ -62,7 +77,7 @@ def curves_figure(view: RunView, by: str = "step", smooth: int = 10) -> go.Figur
         fig.update_xaxes(title="step")
     else:
         epochs = [r["epoch"] for r in view.history]
-        for term, color in TERM_COLORS.items():
+        for term, color in colors.items():
             for part, dash in (("train", "solid"), ("test", "dash")):
                 key = f"{part}_{term}"
                 if view.history and key in view.history[0]:

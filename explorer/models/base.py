@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from explorer.config import ModelConfig
+from explorer.models.terms import KL, RECON, Forward, LossTerm, combine
 
 
 def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -32,7 +33,8 @@ class BaseVAE(nn.Module):
     """A VAE over images (B, C, H, W) in [0, 1]. Subclasses build the networks.
 
     Subclasses implement ``encode`` and ``decode_logits``; variants override only what
-    differs (the AE overrides the posterior, the CVAE sets ``conditional``).
+    differs (the AE overrides the posterior, the CVAE sets ``conditional``). The loss is the
+    sum of named terms (``own_terms`` plus the extras the config switches on; see terms.py).
     """
 
     kind: ClassVar[str] = ""
@@ -40,6 +42,8 @@ class BaseVAE(nn.Module):
     conditional: ClassVar[bool] = False  # decoder and encoder take a one-hot class
     stochastic: ClassVar[bool] = True  # False for the plain autoencoder
     needs_dataset: ClassVar[bool] = False  # True when the loss needs attach(dataset) first (joint VAE)
+    own_terms: ClassVar[tuple[LossTerm, ...]] = (RECON, KL)  # extras (anchors) come from models/terms.py
+    unused_options: ClassVar[tuple[str, ...]] = ()  # config options this kind ignores (not offered on /train)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -115,20 +119,15 @@ class BaseVAE(nn.Module):
         scores = anchor_scores(x.flatten(1), self.anchor_protos, self.config.anchor_score)  # (B, K)
         return self.config.anchor_rate * scores @ self.anchor_targets  # (B, z)
 
-    def terms(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Per-image loss terms in nats, each (B,): recon, kl, [anchor], total."""
+    def forward_pass(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> Forward:
+        """Encode, draw z and decode once: what the loss terms read."""
         mu, logvar = self.encode(x, y)  # (B, z) each
         z = self.reparameterize(mu, logvar, generator)  # (B, z)
-        logits = self.decode_logits(z, y)  # (B, C, H, W)
-        out = {"recon": self.recon_per_sample(logits, x), "kl": self.kl_per_dim(mu, logvar).sum(1)}
-        total = out["recon"] + self.config.beta * out["kl"]
-        if len(self.config.anchors) and self.config.anchor_rate > 0:
-            # KL on the anchored mean mu - shift: pulls mu toward the score-weighted targets.
-            anchored = self.kl_per_dim(mu - self.anchor_shift(x), logvar).sum(1)
-            out["anchor"] = anchored - out["kl"]
-            total = total + out["anchor"]
-        out["total"] = total
-        return out
+        return Forward(x, y, mu, logvar, z, self.decode_logits(z, y))  # logits (B, C, H, W)
+
+    def terms(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Per-image loss terms in nats, each (B,): every active term by name, and ``total``."""
+        return combine(self, self.forward_pass(x, y, generator))
 
     def loss(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Batch-mean loss terms (nats per image); ``total`` is what training minimises."""

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
-from explorer.config import ConvConfig
+from explorer.config import ModelConfig, option
+from explorer.errors import ConfigError
 from explorer.models.base import BaseVAE
 from explorer.models.registry import register
+
+
+@dataclass(frozen=True)
+class ConvConfig(ModelConfig):
+    """Two stride-2 conv layers down, two transposed conv layers up."""
+
+    channels: tuple[int, ...] = option((32, 64), "channels of the two conv layers, e.g. 32,64", "Conv channels")
+    fc: int = option(128, "units of the fully connected layer", "Dense units", lo=1, hi=4096)
+
+    def validate(self) -> None:
+        super().validate()
+        _, h, w = self.in_shape
+        if h % 4 or w % 4:
+            raise ConfigError(f"the conv model needs height and width divisible by 4, got {h}x{w}")
+        if len(self.channels) != 2 or any(not isinstance(c, int) or not 1 <= c <= 512 for c in self.channels):
+            raise ConfigError(f"channels must be two ints from 1 to 512, got {self.channels!r}")
+        if not isinstance(self.fc, int) or not 1 <= self.fc <= 4096:
+            raise ConfigError(f"fc must be an int from 1 to 4096, got {self.fc!r}")
 
 
 @register("vae-conv")

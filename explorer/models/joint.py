@@ -7,17 +7,53 @@ joint model; ``encode2``/``decode2`` and ``fuse`` add the second modality and th
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from explorer.config import JointConfig
+from explorer.config import ModelConfig, check_hidden, check_number, option
 from explorer.errors import ConfigError
 from explorer.models.base import BaseVAE
-from explorer.models.mlp import _mlp
+from explorer.models.mlp import mlp
 from explorer.models.registry import register
+from explorer.models.terms import Forward, LossTerm
 from explorer.models.text import text_networks
+
+FUSIONS = ("poe", "mean")
+SECONDS = ("image", "label", "text")  # what the second modality is
+
+
+@dataclass(frozen=True)
+class JointConfig(ModelConfig):
+    """Two modalities, one encoder and decoder each, fused into one posterior."""
+
+    modalities: tuple[str, ...] = ("mnist", "fashion-mnist")  # from the dataset
+    second: str = "image"  # "image" (sigmoid/BCE), "label" (softmax/cross-entropy) or "text" (bag of words, BCE); from the dataset
+    second_shape: tuple[int, ...] = (1, 28, 28)  # from the dataset
+    hidden: tuple[int, ...] = option((400,), "hidden layer sizes of each encoder and decoder, e.g. 400", "Hidden layers")
+    fusion: str = option("poe", "product of experts, or the mean of means and log-variances", "Fusion", choices=FUSIONS)
+    unimodal: bool = option(True, "add each modality's own ELBO (sub-sampled training)", "Unimodal ELBOs")
+    cca_weight: float = option(0.0, "weight of the correlation alignment of the two modalities' means", "CCA weight", lo=0.0, hi=1000.0, step=10.0)
+    adv_weight: float = option(0.0, "weight of the adversarial modality term (gradient reversal)", "Adversarial weight", lo=0.0, hi=1000.0, step=0.5)
+    contrastive_weight: float = option(0.0, "weight of the cross-modal contrastive term", "Contrastive weight", lo=0.0, hi=1000.0, step=10.0)
+    temperature: float = option(1.0, "temperature of the contrastive softmax over squared distances", "Temperature", lo=0.01, hi=100.0, step=0.5)
+
+    def validate(self) -> None:
+        super().validate()
+        if len(self.modalities) != 2:
+            raise ConfigError("a joint model has exactly two modalities")
+        if self.second not in SECONDS:
+            raise ConfigError(f"second must be one of {SECONDS}, got {self.second!r}")
+        if not self.second_shape or any(not isinstance(d, int) or d < 1 for d in self.second_shape):
+            raise ConfigError(f"bad second_shape {self.second_shape!r}")
+        check_hidden(self.hidden)
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        for name in ("cca_weight", "adv_weight", "contrastive_weight"):
+            check_number(name, getattr(self, name))
+        check_number("temperature", self.temperature, 0.01, 100)
 
 
 class _ReverseGrad(torch.autograd.Function):
@@ -68,26 +104,71 @@ def contrastive_loss(a: Tensor, b: Tensor, y: Tensor, temperature: float = 1.0) 
     return (one_way(logits) + one_way(logits.T)) / 2
 
 
+# --- the joint VAE's own terms: the joint ELBO, each modality's own ELBO, and alignment ----------
+def _joint_recon(model: JointVAE, fwd: Forward) -> Tensor:
+    return fwd.extra["parts"]["joint"][0]
+
+
+def _joint_kl(model: JointVAE, fwd: Forward) -> Tensor:
+    return fwd.extra["parts"]["joint"][1]
+
+
+def _unimodal(model: JointVAE, fwd: Forward) -> Tensor:
+    """Each single-modality posterior's ELBO (both modalities rebuilt from one), β-weighted. -> (B,)"""
+    total = 0
+    for name in ("m1", "m2"):
+        recon, kl = fwd.extra["parts"][name]
+        total = total + recon + model.config.beta * kl
+    return total
+
+
+def _cca(model: JointVAE, fwd: Forward) -> Tensor:
+    """A batch term, reported per sample. -> (B,)"""
+    return model.config.cca_weight * correlation_loss(fwd.mu, fwd.extra["mu2"]).expand(len(fwd.x))
+
+
+def _contrastive(model: JointVAE, fwd: Forward) -> Tensor:
+    c = model.config
+    return c.contrastive_weight * contrastive_loss(fwd.mu, fwd.extra["mu2"], fwd.y, c.temperature)
+
+
+def _adversarial(model: JointVAE, fwd: Forward) -> Tensor:
+    """The discriminator's cross-entropy on both modalities' codes, through gradient reversal. -> (B,)"""
+    n = len(fwd.x)
+    codes = _ReverseGrad.apply(torch.cat([fwd.mu, fwd.extra["mu2"]]))  # (2B, z)
+    target = torch.cat([torch.zeros(n), torch.ones(n)]).long().to(fwd.x.device)
+    ce = F.cross_entropy(model.discriminator(codes), target, reduction="none")  # (2B,)
+    return model.config.adv_weight * (ce[:n] + ce[n:]) / 2
+
+
 @register("joint-vae")
 class JointVAE(BaseVAE):
     """Modality 1: images ``in_shape``. Modality 2: images or one-hot labels ``second_shape``."""
 
     config_cls = JointConfig
     needs_dataset = True
+    own_terms = (  # alignment terms report their weighted value (what enters the total)
+        LossTerm("recon", _joint_recon),
+        LossTerm("kl", _joint_kl, weight="beta"),
+        LossTerm("unimodal", _unimodal, applies=lambda m: m.config.unimodal),
+        LossTerm("cca", _cca, applies=lambda m: m.config.cca_weight > 0),
+        LossTerm("contrastive", _contrastive, applies=lambda m: m.config.contrastive_weight > 0),
+        LossTerm("adv", _adversarial, applies=lambda m: m.config.adv_weight > 0),
+    )
 
     def __init__(self, config: JointConfig) -> None:
         super().__init__(config)
         h = list(config.hidden)
         p2 = math.prod(config.second_shape)
-        self.encoder = _mlp([config.n_pixels, *h, 2 * config.latent_dim])
-        self.decoder = _mlp([config.latent_dim, *reversed(h), config.n_pixels])
+        self.encoder = mlp([config.n_pixels, *h, 2 * config.latent_dim])
+        self.decoder = mlp([config.latent_dim, *reversed(h), config.n_pixels])
         if config.second == "text":  # a bag of words: networks sized for the vocabulary
             self.encoder2, self.decoder2 = text_networks(p2, config.latent_dim)
         else:
-            self.encoder2 = _mlp([p2, *h, 2 * config.latent_dim])
-            self.decoder2 = _mlp([config.latent_dim, *reversed(h), p2])
+            self.encoder2 = mlp([p2, *h, 2 * config.latent_dim])
+            self.decoder2 = mlp([config.latent_dim, *reversed(h), p2])
         if config.adv_weight > 0:
-            self.discriminator = _mlp([config.latent_dim, 64, 2])
+            self.discriminator = mlp([config.latent_dim, 64, 2])
         self.partner = None  # supplies modality 2 from class labels; set by attach()
 
     @classmethod
@@ -150,8 +231,8 @@ class JointVAE(BaseVAE):
             return F.cross_entropy(logits, x2.argmax(-1), reduction="none")
         return F.binary_cross_entropy_with_logits(logits, x2, reduction="none").flatten(1).sum(1)
 
-    def terms(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Joint ELBO terms, each modality's own ELBO (both modalities rebuilt from one), and alignment."""
+    def forward_pass(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> Forward:
+        """Draw modality 2, encode both, and rebuild both modalities from the joint (and each single) posterior."""
         if self.partner is None or y is None:
             raise ConfigError("joint-vae needs labels and a paired dataset (call attach) to compute its loss")
         x2 = self.partner.draw(y, self.training, generator, x=x)  # (B, *second_shape)
@@ -160,27 +241,9 @@ class JointVAE(BaseVAE):
         posts = {"joint": self.fuse(mu1, lv1, mu2, lv2)}
         if self.config.unimodal:
             posts.update(m1=(mu1, lv1), m2=(mu2, lv2))
-        beta, out = self.config.beta, {}
+        parts = {}  # posterior name -> (recon of both modalities, KL), each (B,)
         for name, (mu, lv) in posts.items():
             z = self.reparameterize(mu, lv, generator)
             recon = self.recon_per_sample(self.decode_logits(z), x) + self.recon2(self.decode2_logits(z), x2)
-            kl = self.kl_per_dim(mu, lv).sum(1)
-            if name == "joint":
-                out["recon"], out["kl"] = recon, kl
-            else:
-                out["unimodal"] = out.get("unimodal", 0) + recon + beta * kl
-        total = out["recon"] + beta * out["kl"] + out.get("unimodal", 0)
-        if self.config.cca_weight > 0:
-            out["cca"] = self.config.cca_weight * correlation_loss(mu1, mu2).expand(len(x))  # a batch term, per sample
-            total = total + out["cca"]
-        if self.config.contrastive_weight > 0:
-            out["contrastive"] = self.config.contrastive_weight * contrastive_loss(mu1, mu2, y, self.config.temperature)
-            total = total + out["contrastive"]
-        if self.config.adv_weight > 0:
-            codes = _ReverseGrad.apply(torch.cat([mu1, mu2]))
-            target = torch.cat([torch.zeros(len(x)), torch.ones(len(x))]).long().to(x.device)
-            ce = F.cross_entropy(self.discriminator(codes), target, reduction="none")  # (2B,)
-            out["adv"] = self.config.adv_weight * (ce[: len(x)] + ce[len(x) :]) / 2
-            total = total + out["adv"]
-        out["total"] = total
-        return out
+            parts[name] = (recon, self.kl_per_dim(mu, lv).sum(1))
+        return Forward(x, y, mu1, lv1, extra={"x2": x2, "mu2": mu2, "logvar2": lv2, "parts": parts})

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from explorer.config import MLPConfig
+from explorer.config import ModelConfig, check_hidden, option
 from explorer.models.base import BaseVAE
 from explorer.models.registry import register
 
 AE_LOGVAR = -30.0  # a point-mass posterior: sigma ~ 3e-7
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+@dataclass(frozen=True)
+class MLPConfig(ModelConfig):
+    """Fully connected encoder/decoder: pixels-hidden...-z (ReLU, sigmoid output)."""
+
+    hidden: tuple[int, ...] = option((400, 100), "hidden layer sizes, e.g. 400,100", "Hidden layers")
+
+    def validate(self) -> None:
+        super().validate()
+        check_hidden(self.hidden)
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers through ``sizes`` with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
@@ -31,8 +45,8 @@ class VAEMLP(BaseVAE):
         super().__init__(config)
         cond = config.n_classes if self.conditional else 0
         hidden = list(config.hidden)
-        self.encoder = _mlp([config.n_pixels + cond, *hidden, 2 * config.latent_dim])
-        self.decoder = _mlp([config.latent_dim + cond, *reversed(hidden), config.n_pixels])
+        self.encoder = mlp([config.n_pixels + cond, *hidden, 2 * config.latent_dim])
+        self.decoder = mlp([config.latent_dim + cond, *reversed(hidden), config.n_pixels])
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = x.flatten(1)  # (B, P)
@@ -61,6 +75,7 @@ class AEMLP(VAEMLP):
     """A deterministic autoencoder: no sampling, no KL. For setting AE against VAE."""
 
     stochastic = False
+    unused_options = ("beta",)  # no KL term to weigh
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mu, _ = super().encode(x, y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from explorer.config import Option, config_options
 from explorer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,3 +44,12 @@ def build_model(name: str, config: dict[str, Any] | None = None, **overrides: An
     data = dict(config or {})
     data.update(overrides)
     return cls(cls.config_cls.from_dict(data))
+
+
+def model_options() -> dict[str, dict[str, Option]]:
+    """Every user-set config field over all kinds: name -> {kind: its option (defaults may differ)}."""
+    out: dict[str, dict[str, Option]] = {}
+    for kind, cls in _REGISTRY.items():
+        for opt in config_options(cls.config_cls):
+            out.setdefault(opt.name, {})[kind] = opt
+    return out

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from explorer.models.mlp import _mlp
+from explorer.models.mlp import mlp
 
 TEXT_HIDDEN = 128  # the vocabulary is ~20 words: a small layer suffices
 
 
 def text_networks(vocab_size: int, latent_dim: int, hidden: int = TEXT_HIDDEN) -> tuple[nn.Sequential, nn.Sequential]:
     """Encoder (B, V) -> (B, 2z) and decoder (B, z) -> (B, V) word logits."""
-    return _mlp([vocab_size, hidden, hidden, 2 * latent_dim]), _mlp([latent_dim, hidden, hidden, vocab_size])
+    return mlp([vocab_size, hidden, hidden, 2 * latent_dim]), mlp([latent_dim, hidden, hidden, vocab_size])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -9,13 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from explorer.checkpoint import build_metadata, save_checkpoint
-from explorer.data import Dataset, load_dataset
+from explorer.data import DATASET_NAMES, Dataset, load_dataset
+from explorer.data.paired import PAIRED_NAMES
 from explorer.device import pick_device
 from explorer.errors import ConfigError, TrainingDiverged
 from explorer.models import BaseVAE, get_model_class
 from explorer.training.train import Progress, TrainSettings, make_model, train
 
+PAIR_DATASET = "mnist"  # what anchored_pair trains on
 DEFAULT_ANCHOR_RATE = 3.0  # 5 epochs, z=2, donut/stick: cos(mean_1 - mean_0, (1,1)) 0.96-0.99 over seeds
+
+
+def datasets_for(kind: str) -> tuple[str, ...]:
+    """The built-in datasets a model kind trains on: paired ones for a two-modality model, else single."""
+    return PAIRED_NAMES if get_model_class(kind).needs_dataset else DATASET_NAMES
 
 
 @dataclass(frozen=True)
@@ -31,14 +39,17 @@ class RunSpec:
 
     def model_config(self, ds: Dataset) -> dict[str, Any]:
         """The model config: the user's fields plus what the dataset fixes."""
-        cfg = {**get_model_class(self.model).dataset_config(ds), **self.config}
+        cls = get_model_class(self.model)
+        cfg = {**cls.dataset_config(ds), **self.config}
         if self.anchors:
+            if not cls.stochastic:
+                raise ConfigError(f"anchors act through the KL term, which {self.model} does not have; use a VAE")
             from explorer.analysis.anchors import anchor_specs
 
             specs = anchor_specs(self.anchors, ds, int(cfg.get("latent_dim", 2)))
             cfg["anchors"] = [{"name": a.name, "prototype": list(a.prototype), "target": list(a.target)} for a in specs]
             cfg["anchor_rate"] = self.anchor_rate if self.anchor_rate > 0 else DEFAULT_ANCHOR_RATE
-        get_model_class(self.model).config_cls.from_dict(cfg)  # validate early
+        cls.config_cls.from_dict(cfg)  # validate early
         return cfg
 
 
@@ -119,7 +130,8 @@ def beta_sweep(spec: RunSpec, betas: tuple[float, ...] = (0.5, 1.0, 4.0)) -> dic
 
 def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:
     """ae-mlp and vae-mlp with a 2-D latent, same data and settings: the holes the KL term fills."""
-    config = {**spec.config, "latent_dim": 2, "beta": 1.0}
+    fields = {f.name for f in dataclasses.fields(get_model_class("vae-mlp").config_cls)}
+    config = {**{k: v for k, v in spec.config.items() if k in fields}, "latent_dim": 2, "beta": 1.0}
     return {
         kind: replace(spec, model=kind, config=config, anchors=(), anchor_rate=0.0) for kind in ("ae-mlp", "vae-mlp")
     }
@@ -127,5 +139,5 @@ def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:
 
 def anchored_pair(anchors: tuple[str, ...], rate: float, epochs: int, seed: int) -> dict[str, RunSpec]:
     """A 2-D MNIST vae-mlp with anchors and its plain twin: same data, settings and seed."""
-    base = RunSpec("vae-mlp", "mnist", {"latent_dim": 2}, TrainSettings(epochs=epochs, seed=seed))
+    base = RunSpec("vae-mlp", PAIR_DATASET, {"latent_dim": 2}, TrainSettings(epochs=epochs, seed=seed))
     return {"anchored": replace(base, anchors=tuple(anchors), anchor_rate=rate), "plain": base}

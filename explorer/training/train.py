@@ -16,8 +16,6 @@ from explorer.device import pick_device
 from explorer.errors import ConfigError, TrainingDiverged
 from explorer.models import BaseVAE, build_model
 
-EVENTS = ("start", "step", "epoch", "end")  # what Progress.event can be
-
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -46,7 +44,7 @@ class TrainSettings:
 class Progress:
     """One event of a run. ``metrics`` holds batch terms on ``step`` and train_/test_ terms on ``epoch``."""
 
-    event: str
+    event: str  # start, step, epoch, end (train_run adds saved)
     epoch: int  # epochs completed
     step: int  # optimiser steps taken
     total_steps: int

@@ -125,7 +125,10 @@ def sidebar_ui() -> None:
         entry = entries[st.session_state[MODEL_KEY]]
         st.caption(entry.label)
         own = entry.meta["dataset"]
-        options = [own] + [d for d in DATASET_NAMES if d != own]
+        from explorer.data import datasets_of_shape  # only datasets of the model's image shape
+
+        fits = datasets_of_shape(entry.meta["config"]["in_shape"])
+        options = [own] + [d for d in DATASET_NAMES if d != own and d in fits]
         st.selectbox("Dataset", options, key=f"{DATASET_KEY}_{entry.name}",
                      help="The model's own dataset comes first; others with the same image size also work.")  # fmt: skip
         _upload_ui(all_entries)
