@@ -8,6 +8,7 @@ release a slider sends its values back as component state: ``{"rev": int, "value
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -52,6 +53,8 @@ class LiveModel:
 
 def live_model(model: BaseVAE, key: str) -> LiveModel | str:
     """The browser-side decoder for ``model`` (checkpoint hash ``key``), or a one-line reason it has none."""
+    if os.environ.get("EXPLORER_LIVE_DECODER", "on").lower() in ("off", "0", "no"):
+        return "live decoding is turned off (EXPLORER_LIVE_DECODER=off)"
     exp = _cached_export(key, model)
     if isinstance(exp, str):
         return exp
