@@ -106,6 +106,25 @@ def live_interpolation(lm: LiveModel, a: Sequence[float], b: Sequence[float], me
     return _mount()(key=key, data=data, on_values_change=on_change or (lambda: None))
 
 
+def live_hover(lm: LiveModel, plot_key: str, axes: Sequence[int], code: Sequence[float], key: str,
+               y: int | None = None, caption: str = "decode(z) under the pointer", size: int = 168) -> Any:  # fmt: skip
+    """Decode the latent point under the pointer on the raw-axes Plotly chart keyed ``plot_key``."""
+    data = {"mode": "hover", "model": lm.payload, "plot_key": plot_key, "axes": [int(a) for a in axes],
+            "code": [float(v) for v in code], "rev": 0, "y": y, "outputs": [0], "captions": [caption],
+            "size": size}  # fmt: skip
+    return _mount()(key=key, data=data)
+
+
+def live_map_hover(model: BaseVAE, ckpt: str, plot_key: str, axes: Sequence[int], y: int | None, key: str) -> None:
+    """Beside a raw 2-D latent map: the decoded point under the pointer, or nothing where export fails."""
+    lm = live_model(model, ckpt)
+    if isinstance(lm, str):
+        st.caption(f"No hover preview: {lm}")
+        return
+    live_hover(lm, plot_key, axes, [0.0] * model.latent_dim, key=key, y=y)
+    st.caption("Hover over the map: the point under the pointer, decoded in your browser. Click still selects.")
+
+
 def released_values(result: Any) -> tuple[int, list[float]] | None:
     """(rev, values) the browser sent on the last release, or None."""
     if isinstance(result, dict):  # st.session_state[key] inside a callback

@@ -71,7 +71,8 @@ function build(view, data) {
   view.readouts = [];
   const controls = el("div", "lx-controls");
   const images = el("div", "lx-images");
-  const rows = data.mode === "interp" ? [{ label: "t", min: 0, max: 1, step: 0.01, role: "t-slider" }] : data.sliders;
+  const rows = data.mode === "interp" ? [{ label: "t", min: 0, max: 1, step: 0.01, role: "t-slider" }]
+    : data.mode === "hover" ? [] : data.sliders;
   rows.forEach((s, i) => {
     const row = el("label", "lx-row");
     const name = el("span", "lx-name", s.label);
@@ -123,6 +124,7 @@ function currentCode(view) {
     const t = Number(view.inputs[0].value);
     return (d.interp.method === "slerp" ? K.slerp : K.lerp)(d.interp.a, d.interp.b, t);
   }
+  if (d.mode === "hover") return view.hoverCode || d.code;
   const z = d.code.slice();
   d.sliders.forEach((s, i) => {
     const v = Number(view.inputs[i].value);
@@ -153,6 +155,29 @@ function schedule(view) {
   requestAnimationFrame(() => render(view));
 }
 
+// Hover mode: follow the pointer over the Plotly chart in the element keyed `plot_key` and decode
+// the latent point under it (a raw-axes map: the plot's x and y are latent coordinates).
+function bindHover(view) {
+  const d = view.data;
+  const gd = document.querySelector(".st-key-" + CSS.escape(d.plot_key) + " .js-plotly-plot");
+  if (!gd || gd === view.hoverPlot) return;
+  if (view.hoverPlot) view.hoverPlot.removeEventListener("mousemove", view.onHover);
+  view.hoverPlot = gd;
+  view.onHover = (ev) => {
+    const fl = gd._fullLayout;
+    if (!fl || !fl.xaxis || !fl.yaxis) return;
+    const rect = gd.getBoundingClientRect(), xa = fl.xaxis, ya = fl.yaxis;
+    const px = ev.clientX - rect.left - xa._offset, py = ev.clientY - rect.top - ya._offset;
+    if (px < 0 || py < 0 || px > xa._length || py > ya._length) return;
+    const z = view.data.code.slice();
+    z[view.data.axes[0]] = xa.p2l(px);
+    z[view.data.axes[1]] = ya.p2l(py);
+    view.hoverCode = z;
+    schedule(view);
+  };
+  gd.addEventListener("mousemove", view.onHover);
+}
+
 function commit(view) {
   const values = view.inputs.map((i) => Number(i.value));
   view.setStateValue("values", { rev: view.data.rev, values });
@@ -180,6 +205,10 @@ export default function (component) {
     setValues(view, data.mode === "interp" ? [data.interp.t] : data.values);
     view.rev = data.rev;
   }
+  if (data.mode === "hover" && !view.hoverTimer) {  // the chart is drawn (and redrawn) by Streamlit
+    view.hoverTimer = setInterval(() => bindHover(view), 400);
+    bindHover(view);
+  }
   view.root.setAttribute("data-ready", "0");
   weightsFor(data.model).then(
     (W) => {
@@ -191,4 +220,10 @@ export default function (component) {
     },
     (err) => { view.status.textContent = "Live decoding failed: " + String(err.message || err); },
   );
+  return () => {  // also called at once for a render Streamlit superseded: act only once unmounted
+    if (parentElement.isConnected) return;
+    clearInterval(view.hoverTimer);
+    if (view.hoverPlot) view.hoverPlot.removeEventListener("mousemove", view.onHover);
+    VIEWS.delete(parentElement);
+  };
 }
