@@ -125,6 +125,37 @@ def live_map_hover(model: BaseVAE, ckpt: str, plot_key: str, axes: Sequence[int]
     st.caption("Hover over the map: the point under the pointer, decoded in your browser. Click still selects.")
 
 
+def interpolation_scrubber(model: BaseVAE, ckpt: str, z0: Any, z1: Any, y: int | None, key: str) -> None:
+    """Drag t from 0 to 1 along the lerp or slerp path from ``z0`` to ``z1``, decoded live in the browser."""
+    from explorer.analysis.traverse import decode_codes
+    from explorer.ui.widgets import show_image
+
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    method = c1.radio("Scrub the path", ["lerp", "slerp"], horizontal=True, key=key + "_method")
+    lm = live_model(model, ckpt)
+    with c2:
+        if isinstance(lm, LiveModel):
+            live_interpolation(lm, z0.tolist(), z1.tolist(), method, 0.5, 0, key=key, y=y, size=140)
+            return
+        fallback_caption(lm)
+        t = st.slider("t", 0.0, 1.0, 0.5, 0.05, key=key + "_t")
+        path = model.interpolate(z0.float(), z1.float(), 21, "linear" if method == "lerp" else "slerp")
+        show_image(decode_codes(model, path[round(t * 20)][None], y)[0], width=140, caption="decode(path(t))")
+
+
+def shared_sliders(model: BaseVAE, ckpt: str, z: Any, dims: Sequence[int], labels: Sequence[str],
+                   captions: Sequence[str], key: str) -> None:  # fmt: skip
+    """One set of sliders (latent ``dims`` of code ``z``) decoding every modality side by side, live."""
+    lm = live_model(model, ckpt)
+    if isinstance(lm, str):
+        fallback_caption(lm)
+        return
+    sliders = [slider_spec(lab, -3.0, 3.0, 0.01, dim=d) for d, lab in zip(dims, labels)]
+    n_out = len(lm.payload["spec"]["outputs"])
+    live_sliders(lm, [float(v) for v in z], sliders, [float(z[d]) for d in dims], 0, key=key,
+                 outputs=range(n_out), captions=list(captions)[:n_out], size=160)  # fmt: skip
+
+
 def released_values(result: Any) -> tuple[int, list[float]] | None:
     """(rev, values) the browser sent on the last release, or None."""
     if isinstance(result, dict):  # st.session_state[key] inside a callback
