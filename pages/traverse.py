@@ -55,7 +55,7 @@ with st.container(border=True):
         if prior:
             st.caption("Sliders are ordered by each dimension's average KL (nats): the most informative first.")
         else:
-            st.caption(f"A {model.kind} has no prior, so no KL and no prior SD: each slider spans the 1st–99th "
+            st.caption(f"This model ({model.kind}) has no prior, so no KL and no prior SD: each slider spans the 1st–99th "
                        "percentile of the test codes in its dimension, widest spread first.")  # fmt: skip
 
 codes = None if prior else ui.cached_codes(path, stamp, cur.dataset.name, "test")

@@ -147,6 +147,26 @@ def test_arrow_key_moves_the_live_slider(app_page):
     assert not exceptions(page)
 
 
+@pytest.mark.browser
+@needs_chromium
+def test_randomize_and_reset_move_the_live_sliders(app_page):
+    page = app_page
+    values = "() => [...document.querySelectorAll('[data-role=latent-slider]')].map(e => e.value).join()"
+    page.get_by_role("button", name="Reset").click()  # earlier tests moved the sliders
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    start, image = page.evaluate(values), page.evaluate(CANVAS_JS)
+    page.get_by_role("button", name="Randomize").click()
+    page.wait_for_function(f"(b) => ({values})() !== b", arg=start, timeout=30_000)
+    page.wait_for_function(f"(b) => ({CANVAS_JS})() !== b", arg=image, timeout=5_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Reset").click()
+    page.wait_for_function(f"(b) => ({values})() === b", arg=start, timeout=30_000)
+    page.wait_for_function(f"(b) => ({CANVAS_JS})() === b", arg=image, timeout=5_000)
+    wait_idle(page)
+    assert not exceptions(page)
+
+
 def test_traverse_falls_back_to_server_decoding_when_export_fails(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
