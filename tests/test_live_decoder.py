@@ -100,7 +100,18 @@ def test_browser_slerp_matches_torch(kernel_page):
 
 @pytest.fixture(scope="module")
 def app_page(tmp_path_factory, chromium):
-    with serve(env={"EXPLORER_HOME": str(tmp_path_factory.mktemp("home"))}) as url:
+    import numpy as np
+
+    from explorer.analysis.arithmetic import save_vector, vectors_dir
+    from explorer.checkpoint import content_hash
+
+    home = tmp_path_factory.mktemp("home")
+    ckpt = content_hash((ROOT / "checkpoints" / "mnist-vae-mlp-z2.safetensors").read_bytes())
+    with pytest.MonkeyPatch.context() as mp:  # a saved attribute vector for the default model
+        mp.setenv("EXPLORER_HOME", str(home))
+        save_vector(ckpt, "up", np.array([0.0, 2.0], dtype=np.float32))
+        assert vectors_dir(ckpt).is_dir()
+    with serve(env={"EXPLORER_HOME": str(home)}) as url:
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/traverse")
         wait_idle(page)
@@ -152,17 +163,36 @@ def test_arrow_key_moves_the_live_slider(app_page):
 def test_randomize_and_reset_move_the_live_sliders(app_page):
     page = app_page
     values = "() => [...document.querySelectorAll('[data-role=latent-slider]')].map(e => e.value).join()"
-    page.get_by_role("button", name="Reset").click()  # earlier tests moved the sliders
-    wait_idle(page)
-    page.wait_for_timeout(500)
+    rev = "() => document.querySelector('.lx-live').getAttribute('data-rev')"
+
+    def click(name: str) -> None:  # the server sets a new code: the browser applies it under a new rev
+        r = page.evaluate(rev)
+        page.get_by_role("button", name=name).click()
+        page.wait_for_function(f"(r) => ({rev})() !== r", arg=r, timeout=30_000)
+        wait_idle(page)
+
+    click("Reset")  # earlier tests moved the sliders
     start, image = page.evaluate(values), page.evaluate(CANVAS_JS)
-    page.get_by_role("button", name="Randomize").click()
-    page.wait_for_function(f"(b) => ({values})() !== b", arg=start, timeout=30_000)
+    click("Randomize")
+    assert page.evaluate(values) != start
     page.wait_for_function(f"(b) => ({CANVAS_JS})() !== b", arg=image, timeout=5_000)
-    wait_idle(page)
-    page.get_by_role("button", name="Reset").click()
-    page.wait_for_function(f"(b) => ({values})() === b", arg=start, timeout=30_000)
+    click("Reset")
+    assert page.evaluate(values) == start
     page.wait_for_function(f"(b) => ({CANVAS_JS})() === b", arg=image, timeout=5_000)
+    assert not exceptions(page)
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_saved_vector_is_an_extra_live_slider(app_page):
+    page = app_page
+    vec = page.locator("[data-role='vector-slider']")
+    assert vec.count() == 1 and vec.first.get_attribute("aria-label") == "vector: up"
+    before = page.evaluate(CANVAS_JS)
+    vec.first.focus()
+    for _ in range(10):  # +0.5 strength: z1 moves by 1.0
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"(b) => ({CANVAS_JS})() !== b", arg=before, timeout=5_000)
     wait_idle(page)
     assert not exceptions(page)
 

@@ -204,6 +204,7 @@ export default function (component) {
   if (view.rev !== data.rev) {
     setValues(view, data.mode === "interp" ? [data.interp.t] : data.values);
     view.rev = data.rev;
+    view.root.setAttribute("data-rev", String(data.rev));  // tests wait on it after Reset/Randomize
   }
   if (data.mode === "hover" && !view.hoverTimer) {  // the chart is drawn (and redrawn) by Streamlit
     view.hoverTimer = setInterval(() => bindHover(view), 400);
