@@ -178,9 +178,16 @@ function bindHover(view) {
   gd.addEventListener("mousemove", view.onHover);
 }
 
+// On release (a `change` event) the values go to Streamlit as state, which reruns the page. Arrow
+// keys fire `change` on every press: a short quiet period turns a burst of presses into one rerun.
+const COMMIT_DELAY_MS = 150;
+
 function commit(view) {
-  const values = view.inputs.map((i) => Number(i.value));
-  view.setStateValue("values", { rev: view.data.rev, values });
+  clearTimeout(view.commitTimer);
+  view.commitTimer = setTimeout(() => {
+    const values = view.inputs.map((i) => Number(i.value));
+    view.setStateValue("values", { rev: view.data.rev, values });
+  }, COMMIT_DELAY_MS);
 }
 
 export default function (component) {
