@@ -214,3 +214,32 @@ def test_traverse_falls_back_to_server_decoding_when_export_fails(monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert any("Decoding on the server" in c.value and "Bilinear" in c.value for c in at.caption)
     assert any(s.label.startswith("z") and " · KL " in s.label for s in at.slider)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_chromium
+def test_hover_on_the_raw_map_decodes_the_point_under_the_pointer(app_page):
+    from tests.plotly_click import click_point
+
+    page = app_page
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
+    page.wait_for_selector(".st-key-latentmap_chart .js-plotly-plot", timeout=300_000)  # a worker computes the map
+    wait_idle(page)
+    page.wait_for_selector(".lx-live[data-ready='1']", timeout=60_000)
+    box = page.locator(".st-key-latentmap_chart .js-plotly-plot").bounding_box()
+    seen = [(page.evaluate(CANVAS_JS), "")]
+    for fx, fy in ((0.3, 0.3), (0.6, 0.7)):
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_function(f"(b) => ({CANVAS_JS})() !== b", arg=seen[-1][0], timeout=5_000)
+        seen.append((page.evaluate(CANVAS_JS), page.inner_text(".lx-code")))
+    seen = seen[1:]
+    (img0, code0), (img1, code1) = seen
+    assert img0 != img1 and code0 != code1
+    z0 = [float(v) for v in code0[5:-1].split(",")]
+    z1 = [float(v) for v in code1[5:-1].split(",")]
+    assert z1[0] > z0[0] and z1[1] < z0[1]  # right and down on the map: x grows, y shrinks
+    click_point(page, "7", 3)  # clicking still selects a point
+    page.wait_for_function("() => document.body.innerText.includes('7 · index')", timeout=30_000)
+    wait_idle(page)
+    assert not exceptions(page)
