@@ -54,13 +54,16 @@ async def _slider(page) -> None:
 
 async def _mouse_drag(page, moves: int = 20) -> None:
     """A mouse drag across the top latent slider (decoded in the browser), then the release's rerun."""
-    box = await page.locator(LATENT_SLIDER).first.bounding_box()
-    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2
+    slider = page.locator(LATENT_SLIDER).first
+    box = await slider.bounding_box()
+    frac = await slider.evaluate("e => (e.value - e.min) / (e.max - e.min)")
+    a, b = (0.7, 0.3) if frac > 0.5 else (0.3, 0.7)  # away from where the thumb is, so the image changes
+    x, y = box["x"] + box["width"] * a, box["y"] + box["height"] / 2
     before = await page.evaluate(DECODED_SRC_JS)
     await page.mouse.move(x, y)
     await page.mouse.down()
     for i in range(1, moves + 1):
-        await page.mouse.move(x + i * box["width"] * 0.4 / moves, y)
+        await page.mouse.move(x + i * box["width"] * (b - a) / moves, y)
     await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
     await page.mouse.up()
     await _idle(page)
