@@ -26,7 +26,7 @@ from pathlib import Path
 from _common import CpuMeter, print_table
 from slider_latency import wait_jobs_idle
 
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, SRC_CHANGED_JS, serve
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS, serve
 from tests.plotly_click import PIXEL_JS
 
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
@@ -50,6 +50,23 @@ async def _slider(page) -> None:
     before = await page.evaluate(DECODED_SRC_JS)
     await page.keyboard.press("ArrowRight")
     await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
+
+
+async def _mouse_drag(page, moves: int = 20) -> None:
+    """A mouse drag across the top latent slider (decoded in the browser), then the release's rerun."""
+    slider = page.locator(LATENT_SLIDER).first
+    box = await slider.bounding_box()
+    frac = await slider.evaluate("e => (e.value - e.min) / (e.max - e.min)")
+    a, b = (0.7, 0.3) if frac > 0.5 else (0.3, 0.7)  # away from where the thumb is, so the image changes
+    x, y = box["x"] + box["width"] * a, box["y"] + box["height"] / 2
+    before = await page.evaluate(DECODED_SRC_JS)
+    await page.mouse.move(x, y)
+    await page.mouse.down()
+    for i in range(1, moves + 1):
+        await page.mouse.move(x + i * box["width"] * (b - a) / moves, y)
+    await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
+    await page.mouse.up()
+    await _idle(page)
 
 
 async def _click_map(page, k: int) -> None:
@@ -82,10 +99,13 @@ async def session(browser, url: str, rounds: int, results: dict, errors: list, t
     try:
         await page.goto(f"{url}/traverse")
         await page.wait_for_function(DECODED_SRC_JS, timeout=120_000)
-        await page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider").focus()
+        await page.locator(LATENT_SLIDER).first.focus()
         for _ in range(rounds):
             await pause()
             await _timed(results, errors, "drag slider (/traverse)", _slider(page))
+        for _ in range(rounds):
+            await pause()
+            await _timed(results, errors, "mouse drag, live decode (/traverse)", _mouse_drag(page))
         await page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
         await page.wait_for_selector(".js-plotly-plot", timeout=120_000)
         await _idle(page)

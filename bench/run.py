@@ -23,7 +23,7 @@ import _common  # noqa: E402,F401  (puts the repo on sys.path)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="include 70k-point maps")
-    ap.add_argument("--skip", default="", help="comma-separated: slider,click,projection,train,decode,cold,load")
+    ap.add_argument("--skip", default="", help="comma-separated: slider,drag,click,projection,train,decode,cold,load")
     ap.add_argument("--sessions", type=int, default=8, help="load test: concurrent sessions")
     ap.add_argument("--think", type=float, default=1.0, help="load test: mean pause between a session's actions (s)")
     a = ap.parse_args()
@@ -64,6 +64,11 @@ def main() -> None:
             for stat in ("median", "p95"):
                 rows.append((f"slider {stat} while {what}", f"{b['busy'][stat + '_ms']:.0f} ms",
                              f"{b['idle'][stat + '_ms']:.0f} ms idle", f"{b['ratio_' + stat]:.2f}x"))  # fmt: skip
+
+    def drag() -> None:
+        import drag_bench
+
+        rows.extend(drag_bench.rows(drag_bench.run()))
 
     def click() -> None:
         import click_latency
@@ -111,6 +116,7 @@ def main() -> None:
 
     for name, fn in (
         ("slider", slider),
+        ("drag", drag),
         ("click", click),
         ("projection", projection),
         ("train", train),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from _common import ROOT, print_table, stats_ms
 
-from tests.browser import DECODED_SRC_JS, SRC_CHANGED_JS, browser, serve, wait_idle
+from tests.browser import DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS, browser, serve, wait_idle
 
 
 def measure(page, slider_locator, n: int, warmup: int = 3) -> list[float]:
@@ -61,7 +61,7 @@ def run(n: int = 40, page_path: str = "traverse", home: Path | None = None) -> d
             wait_jobs_idle(home)
             wait_idle(page)
             page.wait_for_function(DECODED_SRC_JS, timeout=60_000)
-            slider = page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider")
+            slider = page.locator(LATENT_SLIDER).first
             result["traverse"] = stats_ms(measure(page, slider, n))
     result["ratio_median"] = result["traverse"]["median_ms"] / result["floor"]["median_ms"]
     return result

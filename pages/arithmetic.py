@@ -21,6 +21,7 @@ from explorer.analysis.projection import plane
 from explorer.analysis.traverse import decode_codes
 from explorer.errors import ExplorerError
 from explorer.figures.mapview import class_scatter
+from explorer.ui.live_decoder import interpolation_scrubber
 
 P = "arith_"
 ui.page_header("Latent arithmetic")
@@ -139,6 +140,7 @@ with tab_interp:
     paths = {mode: interpolate(z0, z1, steps, mode) for mode in ("linear", "slerp")}
     for mode, path in paths.items():
         ui.show_grid(decode_codes(model, path, y_dec), nrow=steps, scale=3, caption=f"{mode} interpolation")
+    interpolation_scrubber(model, ckpt_hash, z0, z1, y_dec, key=P + "scrub")  # decoded live in the browser
     left, right = st.columns(2)
     with left:
         emb, proj, how = plane(codes)

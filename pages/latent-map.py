@@ -8,6 +8,7 @@ from explorer import ui
 from explorer.analysis.projection import ProjectionParams, cache_key
 from explorer.analysis.traverse import decode_codes
 from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
+from explorer.ui.live_decoder import live_map_hover
 
 P = "latentmap_"
 SELECTION_KEY = "shared_map_selection"  # read by the arithmetic page on purpose
@@ -112,6 +113,9 @@ with left:
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=P + "chart",
                             config={"toImageButtonOptions": {"format": "png", "filename": f"latent-map-{method}", "scale": 2}})  # fmt: skip
 with right:
+    if method == "raw" and zdim == 2 and not three_d:  # hover decodes in the browser (explorer/ui/live_decoder)
+        live_map_hover(model, ui.checkpoint_hash(str(cur.entry.path), stamp), P + "chart", kw["axes"],
+                          0 if model.conditional else None, key=P + "hover")  # fmt: skip
     q = proj.meta["quality"]
     st.metric("10-NN accuracy, latent", f"{q['knn_latent']:.3f}", help="Cross-validated 10-NN class accuracy of μ")
     st.metric("10-NN accuracy, map", f"{q['knn_map']:.3f}", help="The same on the 2-D/3-D map")

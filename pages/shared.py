@@ -15,6 +15,7 @@ from explorer.figures.mapview import shared_map_figure
 from explorer.training.pipeline import RunSpec
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.live_decoder import shared_sliders
 
 P = "shared_"
 ui.page_header("Shared latent space")
@@ -118,6 +119,9 @@ with trav_tab:
         else:
             ui.show_grid(g2, nrow=9, scale=2, caption=f"{m2} decoder")
     st.caption("The same codes through both decoders: rows change one latent dimension from −3 to +3.")
+    st.markdown("**Both decoders, live**: drag a slider and watch both modalities change together.")
+    shared_sliders(model, ui.checkpoint_hash(str(cur.entry.path), stamp), zc, order[:k], [f"z{d}" for d in order[:k]],
+                   [m1, m2], key=P + "live")  # fmt: skip
 
 with cmp_tab:
     runner = ui.job_runner()

@@ -14,8 +14,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# The src of the image captioned "decode(z)" once it has loaded, else null.
-DECODED_SRC_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stImage"]')]
+# The live decoder's sliders (explorer/ui/live_decoder); the first is the top-KL dimension.
+LATENT_SLIDER = "[data-role='latent-slider']"
+# The decoded image: the live decoder's canvas as a data URL, else the src of the image captioned
+# "decode(z)" once it has loaded (server decoding), else null.
+DECODED_SRC_JS = """() => { const c = document.querySelector('canvas[data-role="decoded"]');
+  if (c && c.closest('[data-ready="1"]')) return c.toDataURL();
+  const el = [...document.querySelectorAll('[data-testid="stImage"]')]
   .find(e => e.innerText.includes('decode(z)')); if (!el) return null;
   const img = el.querySelector('img'); return img && img.complete ? img.src : null; }"""
 # True once that src differs from the one passed in.

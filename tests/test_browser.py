@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, DECODED_SRC_JS, SRC_CHANGED_JS, browser, exceptions, serve, wait_idle
+from tests.browser import CHROMIUM, DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS, browser, exceptions, serve, wait_idle
 from tests.plotly_click import box_select, click_point
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
@@ -83,7 +83,7 @@ def test_traverse_arrow_key_updates_image(page, app_url):
     wait_idle(page)
     page.wait_for_function(DECODED_SRC_JS, timeout=60_000)
     before = page.evaluate(DECODED_SRC_JS)
-    slider = page.locator("[data-testid='stSlider']", has_text=" · KL ").first.get_by_role("slider")
+    slider = page.locator(LATENT_SLIDER).first
     slider.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=20_000)

@@ -86,3 +86,22 @@ def test_recon_errors_zero_for_perfect_mse_and_positive_otherwise(mnist):
     x = mnist.test.images[:3]
     assert torch.allclose(recon_errors(x, x, "mse"), torch.zeros(3), atol=1e-6)
     assert torch.all(recon_errors(x, torch.full_like(x, 0.5), "bce") > 100)
+
+
+def test_slider_ranges_use_the_prior_or_the_codes_percentiles():
+    from explorer.analysis.traverse import has_prior, range_values, slider_ranges
+
+    vae, ae = make_model("vae-mlp", {"latent_dim": 3}, 0), make_model("ae-mlp", {"latent_dim": 3}, 0)
+    assert has_prior(vae) and not has_prior(ae)
+    codes = torch.randn(1000, 3) * torch.tensor([1.0, 10.0, 0.1]) + 5
+    assert (slider_ranges(vae, 2.5, codes) == [[-2.5, 2.5]] * 3).all()  # codes ignored: the prior sets them
+    r = slider_ranges(ae, 2.5, codes)
+    assert r.shape == (3, 2) and (r[:, 0] < 5).all() and (r[:, 1] > 5).all()
+    assert r[1, 1] - r[1, 0] > 50 * (r[2, 1] - r[2, 0])  # each dimension its own spread
+    assert abs(((codes[:, 0] >= r[0, 0]) & (codes[:, 0] <= r[0, 1])).float().mean() - 0.98) < 0.005
+    with pytest.raises(ValueError):
+        slider_ranges(ae, 2.5)
+    v = range_values(r, 5)
+    assert v.shape == (3, 5) and torch.allclose(v[:, 0], torch.tensor(r[:, 0], dtype=torch.float32))
+    grid = traversal_codes(torch.zeros(3), [1, 2], v[1:])
+    assert torch.equal(grid[:5, 1], v[1]) and torch.equal(grid[5:, 2], v[2])

@@ -54,16 +54,52 @@ def decode_codes(model: BaseVAE, z: Tensor, y: int | None = None) -> Tensor:
     return model.decode(z, labels).cpu()
 
 
+def has_prior(model: BaseVAE) -> bool:
+    """Whether the model has a prior to measure codes against (a VAE); False for a plain AE.
+
+    Keyed on the model's ``stochastic`` property, so any imported model that sets it is handled.
+    """
+    return bool(getattr(model, "stochastic", True))
+
+
+def slider_ranges(model: BaseVAE, span: float, codes: np.ndarray | Tensor | None = None,
+                  q: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:  # fmt: skip
+    """Per-dimension slider range (lo, hi). -> (z, 2)
+
+    With a prior: ±``span`` prior SDs. Without one (an AE), the codes' own ``q`` percentiles,
+    since "±3 SD of the prior" means nothing there; ``codes`` (N, z) are then required.
+    """
+    zdim = model.latent_dim
+    if has_prior(model):
+        return np.tile(np.array([-span, span], dtype=np.float64), (zdim, 1))
+    if codes is None or len(codes) == 0:
+        raise ValueError("a model without a prior needs the data's codes to set its slider ranges")
+    lo, hi = np.percentile(np.asarray(codes, dtype=np.float64), q, axis=0)  # (z,) each
+    hi = np.maximum(hi, lo + 1e-3)
+    return np.stack([lo, hi], axis=1)
+
+
+def range_values(ranges: np.ndarray, steps: int) -> Tensor:
+    """Evenly spaced values across each dimension's range. (R, 2) -> (R, steps)"""
+    r = torch.as_tensor(np.asarray(ranges), dtype=torch.float32)
+    t = torch.linspace(0, 1, steps)[None, :]  # (1, V)
+    return r[:, :1] + t * (r[:, 1:] - r[:, :1])
+
+
 def traversal_values(span: float, steps: int) -> Tensor:
     """Evenly spaced offsets from -span to +span. -> (steps,)"""
     return torch.linspace(-span, span, steps)
 
 
 def traversal_codes(z: Tensor, dims: list[int], values: Tensor) -> Tensor:
-    """Codes for a grid: row r sets dimension dims[r] to each value in turn. -> (len(dims) * V, z)"""
-    grid = z.repeat(len(dims) * len(values), 1)  # (R*V, z)
+    """Codes for a grid: row r sets dimension dims[r] to each value in turn. -> (len(dims) * V, z)
+
+    ``values`` is (V,) for every row, or (len(dims), V) for a range per row.
+    """
+    n = values.shape[-1]
+    grid = z.repeat(len(dims) * n, 1)  # (R*V, z)
     for r, d in enumerate(dims):
-        grid[r * len(values) : (r + 1) * len(values), d] = values
+        grid[r * n : (r + 1) * n, d] = values if values.dim() == 1 else values[r]
     return grid
 
 
