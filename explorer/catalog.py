@@ -35,13 +35,18 @@ class Entry:
 
     name: str
     path: Path
-    source: str  # shipped | trained | uploaded
+    source: str  # shipped | trained | uploaded | imported (ONNX) | trusted code (--model)
     meta: dict
 
     @property
     def label(self) -> str:
         m = self.meta
         return f"{m['model']} · z={m['latent_dim']} · trained on {m['dataset']} · {self.source}"
+
+    @property
+    def foreign(self) -> bool:
+        """Trained outside this app (an imported ONNX pair or a trusted torch model): no training recipe."""
+        return "foreign" in self.meta
 
 
 def list_checkpoints() -> list[Entry]:
@@ -55,6 +60,9 @@ def list_checkpoints() -> list[Entry]:
                 out.append(Entry(path.stem, path, source, read_metadata(path)))
             except CheckpointError:
                 continue
+    from explorer.foreign.store import foreign_entries
+
+    out.extend(Entry(*e) for e in foreign_entries())  # imported ONNX pairs and the trusted --model
     return out
 
 

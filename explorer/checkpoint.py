@@ -177,6 +177,10 @@ def _looks_like_pickle(data: bytes) -> bool:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of a checkpoint file, validated as far as the header goes (reads only the header)."""
     path = Path(path)
+    if path.suffix == ".json":  # an imported model's sidecar (explorer.foreign)
+        from explorer.foreign.store import read_foreign_metadata
+
+        return read_foreign_metadata(path)
     _read_file_checks(path)
     try:
         with open(path, "rb") as f:
@@ -229,7 +233,15 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
 
 
 def load_for_use(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
-    """``load_checkpoint``, then attach the training dataset for models whose loss needs it."""
+    """``load_checkpoint``, then attach the training dataset for models whose loss needs it.
+
+    An imported model's sidecar (``.json``, see explorer.foreign) loads that model instead; it runs
+    with onnxruntime or the user's own code, on its own device.
+    """
+    if Path(path).suffix == ".json":
+        from explorer.foreign.store import load_foreign
+
+        return load_foreign(path)
     model, meta = load_checkpoint(path, device)
     if model.needs_dataset:
         from explorer.data import load_dataset
