@@ -42,7 +42,10 @@ def call_factory(spec: str) -> ExplorableVAE:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"--model {spec}: {module_name} has no callable {attr!r}")
-    obj = factory()
+    try:
+        obj = factory()
+    except Exception as exc:  # noqa: BLE001 - the user's code: its error becomes one line
+        raise ConfigError(f"--model {spec}: the factory raised {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, ExplorableVAE):
         missing = [n for n in ("encode", "decode", "latent_dim", "image_shape") if not hasattr(obj, n)]
         raise ConfigError(f"--model {spec}: the factory's result lacks {', '.join(missing)} (see explorer.foreign.protocol)")
@@ -66,8 +69,11 @@ class AdapterVAE(ForeignVAE):
         object.__setattr__(self, "wrapped", obj)  # not a submodule: .to()/.train() never reach the user's model
 
     def _call(self, fn, arg: Tensor):
-        with torch.no_grad():
-            return fn(arg)
+        try:
+            with torch.no_grad():
+                return fn(arg)
+        except Exception as exc:  # noqa: BLE001 - the user's code: its error becomes one line
+            raise CheckpointError(f"the model's {fn.__name__}() raised {type(exc).__name__}: {exc}") from None
 
     def encode_raw(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         out = self._call(self.wrapped.encode, x)

@@ -176,7 +176,8 @@ class OnnxRunner:
         for shape in (sample, flat):
             if self.input.fits(shape):
                 return shape
-        raise CheckpointError(f"{self.name} takes input of shape {_fmt(self.input.shape)}; expected (batch, {', '.join(map(str, sample))}) or (batch, {flat[0]})")
+        want = f"(batch, {', '.join(map(str, sample))})" + (f" or (batch, {flat[0]})" if len(sample) > 1 else "")
+        raise CheckpointError(f"{self.name} takes input of shape {_fmt(self.input.shape)}; expected {want}")
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Run on x (N, ...) in chunks of the model's batch size; each output concatenated over N."""
