@@ -280,3 +280,53 @@ def test_tampered_import_is_refused_at_load(pair, capsys):
     (entry.path.parent / "decoder.onnx").write_bytes(dec_path.read_bytes() + b"\0")
     with pytest.raises(CheckpointError, match="changed since it was imported"):
         load_for_use(entry.path)
+
+
+# --- every page on an imported model -----------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def app_home(pair, tmp_path_factory):
+    """A home folder holding one imported pair, shared by the page tests."""
+    home = tmp_path_factory.mktemp("apphome")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_HOME", str(home))
+        import_onnx(pair[0], pair[1], latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist", name="outside",
+                    decoder_output="logits")  # fmt: skip
+    return home
+
+
+def open_page(page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["sidebar_model"] = "outside"
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_an_imported_model(app_home, monkeypatch, page):
+    monkeypatch.setenv("EXPLORER_HOME", str(app_home))
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.sidebar.selectbox[0].value == "outside"
+    if page in ("pages/traverse.py", "pages/generate.py", "pages/arithmetic.py", "pages/home.py"):
+        assert len(at.image) >= 1  # decoded by onnxruntime
+    if page == "pages/anchors.py":
+        assert "trained outside this app" in at.info[0].value  # the training-only page says why it has nothing
+
+
+def test_home_shows_the_imported_model(app_home, monkeypatch):
+    monkeypatch.setenv("EXPLORER_HOME", str(app_home))
+    at = open_page()
+    assert not at.exception
+    assert at.metric[0].value == "onnx" and at.metric[1].value == str(Z)
+    assert len(at.image) >= 3  # originals, reconstructions, prior samples
+    assert any("outside this app" in c.value for c in at.caption)

@@ -14,6 +14,7 @@ from explorer.device import pick_device
 from explorer.errors import ExplorerError
 from explorer.models import BaseVAE
 from explorer.storage import atomic_write_bytes
+from explorer.ui.foreign import default_entry, onnx_upload_ui
 from explorer.ui.navigation import PIXELATED_CSS
 from explorer.ui.resources import cached_dataset, cached_model
 
@@ -69,13 +70,15 @@ def sidebar_ui() -> None:
         if not entries:
             st.error("No checkpoints found. Train one with `python -m explorer train` or upload one.")
             _upload_ui()
+            onnx_upload_ui(set())
             return
         pending = st.session_state.pop("sidebar_pending_model", None)
         if pending in entries:
             st.session_state[MODEL_KEY] = pending
             st.session_state.pop("sidebar_upload_error", None)
         if st.session_state.get(MODEL_KEY) not in entries:
-            st.session_state[MODEL_KEY] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries))
+            st.session_state[MODEL_KEY] = default_entry(entries) or (
+                DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries)))
         st.selectbox("Model", list(entries), key=MODEL_KEY)
         entry = entries[st.session_state[MODEL_KEY]]
         st.caption(entry.label)
@@ -84,6 +87,7 @@ def sidebar_ui() -> None:
         st.selectbox("Dataset", options, key=f"{DATASET_KEY}_{entry.name}",
                      help="The model's own dataset comes first; others with the same image size also work.")  # fmt: skip
         _upload_ui()
+        onnx_upload_ui(set(entries))
         st.caption(f"Decoding on **{pick_device().type}**")
 
 
