@@ -157,6 +157,32 @@ def test_mu_only_encoder_is_an_autoencoder(pair, tmp_path):
     assert evaluate(model, load_dataset("mnist").test.subset(200))["kl_per_dim"] == [0.0] * Z
 
 
+def test_fixed_batch_and_flat_input_encoders(pair, tmp_path):
+    """An encoder exported without dynamic axes (batch fixed at 3) taking flat (B, 784) input and giving one
+    (B, 2z) output: batches are padded to 3 and split, and the codes equal torch's."""
+    _, dec_path, enc, _ = pair
+
+    class Flat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = enc
+
+        def forward(self, x_flat):
+            return torch.cat(self.enc(x_flat.view(-1, 1, 28, 28)), dim=1)  # (B, 2z)
+
+    path = tmp_path / "flat.onnx"
+    torch.onnx.export(Flat().eval(), (torch.rand(3, 784),), str(path), input_names=["x"], output_names=["h"], dynamo=False)
+    assert [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim] == [3, 784]
+    model, _ = load_for_use(import_onnx(path, dec_path, latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist",
+                                        name="flat", decoder_output="logits"))  # fmt: skip
+    x = torch.rand(10, 1, 28, 28)  # 10 = 3 + 3 + 3 + 1 (padded)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        mu_ref, logvar_ref = enc(x)
+    np.testing.assert_allclose(mu.numpy(), mu_ref.numpy(), atol=1e-5)
+    np.testing.assert_allclose(logvar.numpy(), logvar_ref.numpy(), atol=1e-5)
+
+
 # --- a decoder built by hand ---------------------------------------------------------------------------
 def hand_decoder(w: np.ndarray, b: np.ndarray, out_shape=(1, 28, 28), extra_nodes=(), domain_opsets=()) -> bytes:
     """z (B, Z) -> sigmoid(z W + b) reshaped to (B, *out_shape), built node by node."""
