@@ -69,11 +69,13 @@ def list_checkpoints() -> list[Entry]:
 def resolve(name_or_path: str) -> Path:
     """A checkpoint path from a path or the name of a known checkpoint."""
     path = Path(name_or_path)
-    if path.exists():
+    if path.is_file():
         return path
     for entry in list_checkpoints():
         if entry.name == name_or_path:
             return entry.path
+    if path.exists():  # a folder: let the loader say why it is not a checkpoint
+        return path
     raise CheckpointError(f"no checkpoint file or known checkpoint named {name_or_path!r}")
 
 

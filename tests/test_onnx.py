@@ -135,6 +135,15 @@ def test_name_clash_and_bad_shape_argument(pair, capsys):
     assert rc == 2 and "C,H,W" in err
 
 
+def test_a_name_beats_a_folder_of_the_same_name(pair, capsys, tmp_path, monkeypatch):
+    enc_path, dec_path, *_ = pair
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bench").mkdir()  # as the repo's bench/ folder is, when run from the repo root
+    assert cli(capsys, *import_args(enc_path, dec_path, "--name", "bench", "--decoder-output", "logits"))[0] == 0
+    rc, out, err = cli(capsys, "info", "bench")
+    assert rc == 0 and json.loads(out)["model"] == "onnx", err
+
+
 def test_mu_only_encoder_is_an_autoencoder(pair, tmp_path):
     _, dec_path, enc, _ = pair
 
