@@ -365,3 +365,53 @@ def test_home_shows_the_imported_model(app_home, monkeypatch):
     assert at.metric[0].value == "onnx" and at.metric[1].value == str(Z)
     assert len(at.image) >= 3  # originals, reconstructions, prior samples
     assert any("outside this app" in c.value for c in at.caption)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_sidebar_imports_a_pair_and_refuses_a_hostile_one(pair, tmp_path):
+    """In Chromium: the sidebar imports a pair and selects it; a custom-domain decoder gets one line.
+
+    (AppTest does not deliver this button's click in this app, so the browser drives it.)
+    """
+    import os
+    import time
+
+    from tests.browser import browser, exceptions, serve, wait_idle
+
+    enc_path, dec_path, *_ = pair
+    evil = helper.make_node("Exec", ["x"], ["y"], domain="com.evil")
+    bad = write(tmp_path, "evil.onnx", hand_decoder(np.zeros((Z, 784)), np.zeros(784), extra_nodes=[evil],
+                                                    domain_opsets=[helper.make_opsetid("com.evil", 1)]))  # fmt: skip
+
+    def import_pair(page, enc: Path, dec: Path, name: str, logits: bool) -> None:
+        if not page.get_by_text("Encoder (.onnx)").is_visible():
+            page.get_by_text("Import an ONNX VAE").click()
+        for i, f in enumerate((enc, dec)):
+            inputs = page.locator("[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']")
+            inputs.nth(inputs.count() - 2 + i).set_input_files(str(f))
+            wait_idle(page)
+        if logits:
+            page.get_by_text("logits", exact=True).click()
+        box = page.get_by_label("Name")
+        box.fill(name)
+        box.press("Enter")
+        wait_idle(page)
+        time.sleep(0.5)
+        page.get_by_role("button", name="Import").click()
+        time.sleep(1)
+        wait_idle(page, 120_000)
+
+    with serve(env={"EXPLORER_HOME": os.environ["EXPLORER_HOME"]}) as url, browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        wait_idle(page)
+        import_pair(page, enc_path, dec_path, "from-the-sidebar", logits=True)
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('onnx · z=2')")
+        assert "from-the-sidebar" in {e.name for e in list_checkpoints()}
+        assert not exceptions(page)
+        import_pair(page, enc_path, bad, "evil", logits=False)
+        alert = page.locator("[data-testid='stSidebar'] [data-testid='stAlert']")
+        alert.wait_for(timeout=30_000)
+        assert "Import refused: evil.onnx imports the operator domain 'com.evil'" in alert.inner_text()
+        assert "evil" not in {e.name for e in list_checkpoints()}

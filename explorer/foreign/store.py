@@ -127,8 +127,11 @@ def _metadata(model: ForeignVAE, name: str, dataset: str, foreign: dict[str, Any
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "foreign": foreign}  # fmt: skip
 
 
-def _check_and_score(model: ForeignVAE, dataset: str, name: str) -> dict[str, float]:
-    """Probe on real images of ``dataset``, then the test-split metrics shown on the home page."""
+def _check_and_score(model: ForeignVAE, dataset: str, name: str, limit: int | None = None) -> dict[str, float]:
+    """Probe on real images of ``dataset``, then the test-split metrics shown on the home page.
+
+    ``limit`` scores a seeded subset of the test split (the sidebar bounds its work this way); ``n`` says how many.
+    """
     from explorer.analysis.evaluate import evaluate_split
     from explorer.data import load_dataset
 
@@ -136,10 +139,11 @@ def _check_and_score(model: ForeignVAE, dataset: str, name: str) -> dict[str, fl
     if tuple(ds.in_shape) != tuple(model.config.in_shape):
         raise CheckpointError(f"{ds.name} has images {tuple(ds.in_shape)}; --image-shape says {tuple(model.config.in_shape)}")
     probe(model, ds.test.images[:PROBE_N], name)
-    terms = evaluate_split(model, ds.test)
-    if not all(map(lambda v: v == v and abs(v) != float("inf"), terms.values())):
+    split = ds.test.subset(limit, seed=0) if limit and limit < len(ds.test) else ds.test
+    terms = evaluate_split(model, split)
+    if not all(v == v and abs(v) != float("inf") for v in terms.values()):
         raise CheckpointError(f"{name}: the loss on {ds.name} is NaN or infinite")
-    return {k: round(terms[k], 4) for k in ("elbo", "recon", "kl")}
+    return {**{k: round(terms[k], 4) for k in ("elbo", "recon", "kl")}, "n": len(split)}
 
 
 def clean_name(name: str) -> str:
@@ -151,10 +155,12 @@ def clean_name(name: str) -> str:
 
 def import_onnx_bytes(enc: bytes, dec: bytes, latent_dim: int, image_shape: tuple[int, int, int], dataset: str,
                       name: str, encoder_outputs: str = "mu,logvar", decoder_output: str = "probabilities",
-                      taken: set[str] | frozenset[str] = frozenset(), sources: tuple[str, str] = (ENCODER, DECODER)) -> Path:  # fmt: skip
+                      taken: set[str] | frozenset[str] = frozenset(), sources: tuple[str, str] = (ENCODER, DECODER),
+                      score_limit: int | None = None) -> Path:  # fmt: skip
     """Validate an ONNX pair fully (static checks, shapes, a probe batch, test metrics), then store it atomically.
 
-    Returns the sidecar path. ``taken`` holds names already in the catalog.
+    Returns the sidecar path. ``taken`` holds names already in the catalog; ``score_limit`` bounds the
+    number of test images scored.
     """
     from explorer.foreign.onnx_model import OnnxVAE
 
@@ -162,7 +168,7 @@ def import_onnx_bytes(enc: bytes, dec: bytes, latent_dim: int, image_shape: tupl
     if name in taken or (imported_dir() / name).exists():
         raise CheckpointError(f"a model named {name!r} already exists; pick another --name")
     model = OnnxVAE(enc, dec, latent_dim, image_shape, encoder_outputs, decoder_output, names=sources)
-    metrics = _check_and_score(model, dataset, name)
+    metrics = _check_and_score(model, dataset, name, score_limit)
     foreign = {"kind": "onnx", "encoder_outputs": encoder_outputs, "decoder_output": decoder_output,
                "encoder_sha256": _sha(enc), "decoder_sha256": _sha(dec),
                "sources": [Path(s).name for s in sources]}  # fmt: skip

@@ -11,6 +11,7 @@ from explorer.errors import ExplorerError
 P = "sidebar_onnx_"  # session-state prefix owned by this module
 PENDING_KEY = "sidebar_pending_model"  # owned by explorer.ui.sidebar: the model to select on the next run
 TRUSTED_SOURCE = "trusted code"
+SCORE_LIMIT = 1000  # test images scored at import: bounded work in the script thread
 
 
 def default_entry(entries: dict[str, Entry]) -> str | None:
@@ -22,7 +23,8 @@ def _import(taken: set[str]) -> str:
     from explorer.foreign.onnx_model import MAX_ONNX_BYTES
     from explorer.foreign.store import clean_name, import_onnx_bytes
 
-    enc, dec = st.session_state.get(P + "enc"), st.session_state.get(P + "dec")
+    gen = st.session_state.get(P + "gen", 0)
+    enc, dec = st.session_state.get(f"{P}enc{gen}"), st.session_state.get(f"{P}dec{gen}")
     if enc is None or dec is None:
         raise ExplorerError("choose both an encoder and a decoder .onnx file")
     for up in (enc, dec):
@@ -37,7 +39,7 @@ def _import(taken: set[str]) -> str:
     name = clean_name(st.session_state[P + "name"].strip() or enc.name.rsplit(".", 1)[0])
     import_onnx_bytes(enc.getvalue(), dec.getvalue(), int(st.session_state[P + "z"]), shape, st.session_state[P + "dataset"],
                       name, st.session_state[P + "enc_out"], st.session_state[P + "dec_out"], taken=taken,
-                      sources=(enc.name, dec.name))  # fmt: skip
+                      sources=(enc.name, dec.name), score_limit=SCORE_LIMIT)  # fmt: skip
     return name
 
 
@@ -46,8 +48,9 @@ def onnx_upload_ui(taken: set[str]) -> None:
     with st.expander("Import an ONNX VAE"):
         st.caption("A VAE from any framework, exported to ONNX as an encoder (images → μ, log σ²) and a decoder "
                    "(z → images). Only standard operators; no external data. See the README.")  # fmt: skip
-        st.file_uploader("Encoder (.onnx)", type=["onnx"], key=P + "enc")
-        st.file_uploader("Decoder (.onnx)", type=["onnx"], key=P + "dec")
+        gen = st.session_state.get(P + "gen", 0)  # bumped after an import: fresh, empty uploaders
+        st.file_uploader("Encoder (.onnx)", type=["onnx"], key=f"{P}enc{gen}")
+        st.file_uploader("Decoder (.onnx)", type=["onnx"], key=f"{P}dec{gen}")
         c1, c2 = st.columns(2)
         c1.number_input("Latent size", 1, 64, 2, key=P + "z")
         c2.text_input("Image shape C,H,W", "1,28,28", key=P + "shape")
@@ -61,6 +64,7 @@ def onnx_upload_ui(taken: set[str]) -> None:
                 with st.spinner("Validating and probing…"):
                     st.session_state[PENDING_KEY] = _import(taken)
                 st.session_state.pop(P + "error", None)
+                st.session_state[P + "gen"] = gen + 1
                 st.rerun()
             except ExplorerError as exc:
                 st.session_state[P + "error"] = str(exc)
