@@ -48,7 +48,8 @@ def model_summary(cur: Current) -> None:
     cols[4].metric("KL", f"{tm['kl']:.2f}" if "kl" in tm else "–")
     if cur.entry.foreign:  # imported ONNX pair or trusted --model: no training recipe to report
         kind = "an ONNX pair" if m["model"] == "onnx" else "your own torch code"
-        st.caption(f"Trained outside this app ({kind}); metrics measured here on the **{m['dataset']}** test split. "
+        n = f"{tm['n']:,} " if "n" in tm else ""
+        st.caption(f"Trained outside this app ({kind}); metrics measured here on {n}**{m['dataset']}** test images. "
                    f"Now showing **{cur.dataset.name}** ({cur.dataset.source}).")  # fmt: skip
     else:
         st.caption(f"Trained on **{m['dataset']}** ({m['split']}) for {m['epochs']} epochs, seed {m['seed']}. "
