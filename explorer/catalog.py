@@ -41,13 +41,18 @@ class Entry:
 
     name: str
     path: Path
-    source: str  # shipped | trained | uploaded
+    source: str  # shipped | trained | uploaded | imported (ONNX) | trusted code (--model)
     meta: dict
 
     @property
     def label(self) -> str:
         m = self.meta
         return f"{m['model']} · z={m['latent_dim']} · trained on {m['dataset']} · {self.source}"
+
+    @property
+    def foreign(self) -> bool:
+        """Trained outside this app (an imported ONNX pair or a trusted torch model): no training recipe."""
+        return "foreign" in self.meta
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ def scan_checkpoints() -> tuple[list[Entry], list[Broken]]:
                 good.append(Entry(path.stem, path, source, hit[2]))
             else:
                 broken.append(Broken(path.stem, path, source, hit[2]))
+    from explorer.foreign.store import foreign_entries
+
+    good.extend(Entry(*e) for e in foreign_entries())  # imported ONNX pairs and the trusted --model
     return good, broken
 
 
@@ -110,12 +118,14 @@ def list_checkpoints() -> list[Entry]:
 def resolve(name_or_path: str) -> Path:
     """A checkpoint path from a path or the name of a known checkpoint (with or without ``.safetensors``)."""
     path = Path(name_or_path)
-    if path.exists() or path.is_symlink():
+    if path.is_file() or path.is_symlink():
         return path
     stem = name_or_path.removesuffix(SUFFIX)
     for entry in list_checkpoints():
         if entry.name == stem:
             return entry.path
+    if path.exists():  # a folder: let the loader say why it is not a checkpoint
+        return path
     raise CheckpointError(f"no checkpoint file or known checkpoint named {name_or_path!r}")
 
 

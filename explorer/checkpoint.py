@@ -253,6 +253,10 @@ def _looks_like_pickle(data: bytes) -> bool:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of a checkpoint file, validated as far as the header goes (reads only the header)."""
     path = Path(path)
+    if path.suffix == ".json":  # an imported model's sidecar (explorer.foreign)
+        from explorer.foreign.store import read_foreign_metadata
+
+        return read_foreign_metadata(path)
     size = _read_file_checks(path).st_size
     try:
         with open(path, "rb") as f:
@@ -329,8 +333,17 @@ def check_dataset_fits(model: BaseVAE, dataset: Any, name: str = "checkpoint") -
 
 
 def load_for_use(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
-    """``load_checkpoint``, then check it against its dataset and attach that for models whose loss needs it."""
+    """``load_checkpoint``, then check it against its dataset and attach that for models whose loss needs it.
+
+    An imported model's sidecar (``.json``, see explorer.foreign) loads that model instead; it runs
+    with onnxruntime or the user's own code, on its own device.
+    """
     from explorer.data import load_dataset
+
+    if Path(path).suffix == ".json":
+        from explorer.foreign.store import load_foreign
+
+        return load_foreign(path)
 
     name = Path(path).name
     model, meta = load_checkpoint(path, device)

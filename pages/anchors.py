@@ -69,6 +69,11 @@ def train_pair_ui() -> None:
         progress()
 
 
+if cur.entry.foreign:  # anchors are a training loss; an imported model was trained elsewhere
+    st.info(f"Anchors are a loss used in training, and **{cur.entry.name}** was trained outside this app, so it "
+            "has none to show. Train an anchored model and its plain twin here.", icon=":material/anchor:")  # fmt: skip
+    train_pair_ui()
+    st.stop()
 if not model.config.anchors:
     st.info("This model was trained without anchors. Pick **mnist-vae-mlp-z2-anchored** in the sidebar, "
             "or train an anchored model and its plain twin here.", icon=":material/anchor:")  # fmt: skip

@@ -24,6 +24,7 @@ from explorer.device import device_problem, pick_device
 from explorer.errors import ExplorerError
 from explorer.models import BaseVAE
 from explorer.storage import sweep_stale_tmp
+from explorer.ui.foreign import default_entry, onnx_upload_ui
 from explorer.ui.navigation import PIXELATED_CSS
 from explorer.ui.resources import cached_dataset, cached_model
 
@@ -110,6 +111,7 @@ def sidebar_ui() -> None:
         if not all_entries:
             st.error("No checkpoints found. Train one with `python -m explorer train` or upload one.")
             _upload_ui(all_entries)
+            onnx_upload_ui(set())
             return
         pending = st.session_state.pop("sidebar_pending_model", None)
         if pending in all_entries:
@@ -120,7 +122,8 @@ def sidebar_ui() -> None:
             st.radio("Uploads shown", [SHOW_ALL, SHOW_MINE], horizontal=True, key=SHOW_KEY)
         entries = _visible(all_entries)
         if st.session_state.get(MODEL_KEY) not in entries:
-            st.session_state[MODEL_KEY] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries))
+            st.session_state[MODEL_KEY] = default_entry(entries) or (
+                DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries)))
         st.selectbox("Model", list(entries), key=MODEL_KEY)
         entry = entries[st.session_state[MODEL_KEY]]
         st.caption(entry.label)
@@ -132,6 +135,7 @@ def sidebar_ui() -> None:
         st.selectbox("Dataset", options, key=f"{DATASET_KEY}_{entry.name}",
                      help="The model's own dataset comes first; others with the same image size also work.")  # fmt: skip
         _upload_ui(all_entries)
+        onnx_upload_ui(set(all_entries))
         if broken:
             with st.expander(f"{len(broken)} stored file(s) cannot be used"):
                 for b in broken:

@@ -46,8 +46,14 @@ def model_summary(cur: Current) -> None:
     )
     cols[3].metric("Reconstruction", f"{tm['recon']:.1f}" if "recon" in tm else "–")
     cols[4].metric("KL", f"{tm['kl']:.2f}" if "kl" in tm else "–")
-    st.caption(f"Trained on **{m['dataset']}** ({m['split']}) for {m['epochs']} epochs, seed {m['seed']}. "
-               f"Now showing **{cur.dataset.name}** ({cur.dataset.source}).")  # fmt: skip
+    if cur.entry.foreign:  # imported ONNX pair or trusted --model: no training recipe to report
+        kind = "an ONNX pair" if m["model"] == "onnx" else "your own torch code"
+        n = f"{tm['n']:,} " if "n" in tm else ""
+        st.caption(f"Trained outside this app ({kind}); metrics measured here on {n}**{m['dataset']}** test images. "
+                   f"Now showing **{cur.dataset.name}** ({cur.dataset.source}).")  # fmt: skip
+    else:
+        st.caption(f"Trained on **{m['dataset']}** ({m['split']}) for {m['epochs']} epochs, seed {m['seed']}. "
+                   f"Now showing **{cur.dataset.name}** ({cur.dataset.source}).")  # fmt: skip
     with st.expander("Training curves and metadata"):
         if m.get("history"):
             st.plotly_chart(history_figure(m["history"]), key="widgets_history")
