@@ -151,7 +151,13 @@ def export_module(module: nn.Module, in_features: int, out_shape: list[int], fin
 
 
 def _decoder_parts(model: BaseVAE) -> list[tuple[str, nn.Module, list[int], str]]:
-    """(name, network, output shape, final activation) for each modality the model decodes."""
+    """(name, network, output shape, final activation) for each modality the model decodes.
+
+    A model whose decoder is not a torch network of its own (an imported ONNX model) may provide
+    ``export_parts()`` giving the same list.
+    """
+    if hasattr(model, "export_parts"):
+        return model.export_parts()
     net = getattr(model, "decoder", None)
     if not isinstance(net, nn.Module):
         raise NotExportable(f"{model.kind or type(model).__name__} has no decoder network to export")

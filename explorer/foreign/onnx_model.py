@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from explorer.errors import CheckpointError
 from explorer.foreign.base import ForeignVAE, foreign_config
@@ -215,6 +215,7 @@ class OnnxVAE(ForeignVAE):
         for data, name in zip((enc, dec), names):
             parse_onnx(data, name)
         self.encoder_outputs = encoder_outputs
+        self._dec_bytes = dec
         self.enc, self.dec = OnnxRunner(enc, names[0]), OnnxRunner(dec, names[1])
         shape, z = tuple(self.config.in_shape), latent_dim
         self.enc_in = self.enc.input_shape(shape)
@@ -230,6 +231,13 @@ class OnnxVAE(ForeignVAE):
         port = self.dec.outputs[0]
         if len(self.dec.outputs) != 1 or not (port.fits(shape) or port.fits((self.config.n_pixels,))):
             raise CheckpointError(f"{names[1]}: its output has shape {_fmt(port.shape)}, expected (batch, {', '.join(map(str, shape))}) or (batch, {self.config.n_pixels})")
+
+    def export_parts(self) -> list[tuple[str, nn.Module, list[int], str]]:
+        """The decoder as torch layers for the in-browser exporter (raises ``NotExportable`` if it is no chain)."""
+        from explorer.foreign.onnx_chain import onnx_chain
+
+        net, final = onnx_chain(self._dec_bytes, self.decoder_output)
+        return [("image", net, list(self.config.in_shape), final)]
 
     def encode_raw(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         outs = self.enc.run(x.reshape(len(x), *self.enc_in).numpy())
