@@ -80,3 +80,10 @@ def cross_generate(model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, see
     z = model.reparameterize(mu.repeat(n, 1), lv.repeat(n, 1), gen)  # (n, z)
     z[0] = mu[0]
     return model.decode_modality(1 - source, z).cpu()  # type: ignore[attr-defined]
+
+
+def nearest_across(codes_a: np.ndarray, query: int, codes_b: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The k codes of the other modality nearest to ``codes_a[query]``: (rows (k,), distances (k,))."""
+    d = np.linalg.norm(codes_b - codes_a[query], axis=1)  # (N_b,)
+    rows = np.argsort(d, kind="stable")[:k]
+    return rows, d[rows]
