@@ -74,6 +74,9 @@ def sidebar_ui() -> None:
         if pending in entries:
             st.session_state[MODEL_KEY] = pending
             st.session_state.pop("sidebar_upload_error", None)
+        linked = st.query_params.get("model")  # a link that presets the model (/learn's "explore" links)
+        if linked in entries and st.session_state.get("sidebar_linked_model") != linked:
+            st.session_state[MODEL_KEY] = st.session_state["sidebar_linked_model"] = linked
         if st.session_state.get(MODEL_KEY) not in entries:
             st.session_state[MODEL_KEY] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries))
         st.selectbox("Model", list(entries), key=MODEL_KEY)
