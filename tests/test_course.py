@@ -138,3 +138,10 @@ def test_nearest_across_ranks_the_other_modality_by_distance():
     rows, dist = nearest_across(a, 0, b, 3)
     assert rows.tolist() == [1, 3, 0] and np.all(np.diff(dist) >= 0)
     assert nearest_across(a, 1, b, 1)[0].tolist() == [0]
+
+
+def test_kl_share_dims():
+    assert demos.kl_share_dims(np.array([0.0, 9.0, 1.0])) == 1
+    assert demos.kl_share_dims(np.array([5.0, 4.0, 1.0])) == 2
+    assert demos.kl_share_dims(np.ones(10)) == 9
+    assert demos.kl_share_dims(np.zeros(3)) == 0

@@ -166,12 +166,21 @@ def course_checkpoints() -> dict[str, Path]:
 
 
 def latent_size_row(model: BaseVAE, split: Split, seed: int = 0) -> dict[str, float]:
-    """Test recon, KL, -ELBO and the number of active dimensions of one model."""
+    """Test recon, KL, -ELBO, the number of active dimensions, and how many hold 90% of the KL."""
     terms = per_sample_terms(model, split, seed)
     mu, logvar = encode_split(model, split)
     kl_dims = mean_kl_per_dim(model, mu, logvar)
     return {"z": model.latent_dim, "recon": float(terms["recon"].mean()), "kl": float(terms["kl"].mean()),
-            "elbo": float(terms["elbo"].mean()), "active": int(len(active_dims(kl_dims))) if model.stochastic else model.latent_dim}  # fmt: skip
+            "elbo": float(terms["elbo"].mean()), "active": int(len(active_dims(kl_dims))) if model.stochastic else model.latent_dim,
+            "kl90": kl_share_dims(kl_dims) if model.stochastic else model.latent_dim}  # fmt: skip
+
+
+def kl_share_dims(kl_dims: np.ndarray, share: float = 0.9) -> int:
+    """How many dimensions, strongest first, hold ``share`` of the total KL (0 when there is none)."""
+    kl = np.sort(np.asarray(kl_dims, dtype=np.float64))[::-1]
+    if kl.sum() <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(kl) / kl.sum(), share - 1e-9) + 1)
 
 
 # --- prior, aggregate posterior, interpolation --------------------------------------------------

@@ -79,10 +79,11 @@ STEPS: tuple[Step, ...] = (
          "/traverse", {"model": Z16}),
     Step("latent-size", "Under- and over-complete latents",
          "Too few dimensions and the code cannot hold the digit: reconstructions are poor. "
-         "Past some size, a VAE stops using the extra dimensions: the KL makes them cost more than they give. "
-         "An autoencoder has no such charge and keeps improving its reconstructions, but its codes have no prior to sample.",
-         r"z \in \{1, 2, 4, 8, 16, 32, 64\}\qquad \#\text{active} \le z",
-         "Where does the active-dimension curve leave the diagonal?",
+         "Past about 16, a VAE gains nothing: its KL budget stops growing and the extra dimensions share the same few nats, "
+         "most of it held by a dozen of them; with longer training the weakest fall below 0.01 nats and go inactive. "
+         "An autoencoder pays no KL and keeps improving its reconstructions, but its codes have no prior to sample from.",
+         r"z \in \{1, 2, 4, 8, 16, 32, 64\}\qquad \#\text{active} = \#\{j : \mathrm{KL}_j > 0.01\} \le z",
+         "Where does the KL curve flatten? Compare the orange curve (dimensions that hold 90% of the KL) with the diagonal.",
          "/train", {}),
     Step("sampling", "Sampling from the prior, with temperature",
          "To make a new image, draw z from N(0, I) and decode it. "

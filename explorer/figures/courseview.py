@@ -32,9 +32,9 @@ def architecture_figure(blocks: list[Block], title: str = "") -> go.Figure:
             fig.add_shape(type="rect", x0=x, x1=x + 0.8, y0=yc - h, y1=yc + h, line={"color": "#374151", "width": 1},
                           fillcolor=PART_COLOURS[b.part])  # fmt: skip
             fig.add_annotation(x=x + 0.4, y=yc, text=b.size, showarrow=False, font={"size": 12})
-            fig.add_annotation(x=x + 0.4, y=(yc + h + 0.12) if j == 0 else (yc - h - 0.12), text=b.label, showarrow=False,
-                               textangle=-30 if j == 0 else 30, font={"size": 11},
-                               yanchor="bottom" if j == 0 else "top", xanchor="left" if j == 0 else "left")  # fmt: skip
+            above = (len(col) % 2 == 0) if len(group) == 1 else j == 0  # alternate so neighbours' labels do not collide
+            fig.add_annotation(x=x + 0.4, y=(yc + h + 0.1) if above else (yc - h - 0.1), text=b.label, showarrow=False,
+                               font={"size": 11}, yanchor="bottom" if above else "top")  # fmt: skip
             col.append((x, yc))
         if prev_right is not None:
             fig.add_annotation(x=x, y=0, ax=prev_right, ay=0, xref="x", yref="y", axref="x", ayref="y", text="",
@@ -126,7 +126,7 @@ def confusion_figure(cl: Clustering, class_names: tuple[str, ...]) -> go.Figure:
 
 def sweep_figure(rows: list[dict], ae_rows: list[dict] | None = None) -> go.Figure:
     """Reconstruction, KL, -ELBO and active dimensions against the latent size (log axis)."""
-    fig = make_subplots(1, 4, subplot_titles=("reconstruction (nats)", "KL (nats)", "−ELBO (nats)", "active dimensions"))
+    fig = make_subplots(1, 4, subplot_titles=("reconstruction (nats)", "KL (nats)", "−ELBO (nats)", "dimensions used"))
     z = [r["z"] for r in rows]
     for i, key in enumerate(("recon", "kl", "elbo", "active")):
         fig.add_scatter(x=z, y=[r[key] for r in rows], mode="lines+markers", name="VAE", showlegend=i == 0,
@@ -136,8 +136,10 @@ def sweep_figure(rows: list[dict], ae_rows: list[dict] | None = None) -> go.Figu
                 fig.add_scatter(x=[r["z"]], y=[r[key]], mode="markers", name="AE (no KL)", showlegend=i == 0,
                                 marker={"color": "#dc2626", "size": 11, "symbol": "star"}, row=1, col=i + 1)  # fmt: skip
         fig.update_xaxes(type="log", title_text="latent size z", tickvals=z, row=1, col=i + 1)
+    fig.add_scatter(x=z, y=[r["kl90"] for r in rows], mode="lines+markers", name="dimensions holding 90% of the KL",
+                    line={"color": "#f59e0b"}, row=1, col=4)  # fmt: skip
     fig.add_scatter(x=z, y=z, mode="lines", line={"dash": "dot", "color": "#9ca3af"}, name="all active", row=1, col=4)
-    fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(height=350, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.3})
     return fig
 
 
@@ -153,7 +155,7 @@ def path_figure(elbo: dict[str, np.ndarray], logp: dict[str, np.ndarray], refere
                         legendgroup=mode, showlegend=False)  # fmt: skip
     fig.add_hline(y=reference, line_dash="dash", line_color="gray", annotation_text="median decoded test code", row=1, col=1)
     fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#059669", opacity=0.12, line_width=0, row=1, col=2,
-                  annotation_text="95% of prior samples", annotation_position="top left")  # fmt: skip
+                  annotation_text="95% of prior samples", annotation_position="bottom left")  # fmt: skip
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="nats")
     fig.update_layout(height=400, margin=MARGIN, legend={"orientation": "h", "y": -0.2})
@@ -163,10 +165,10 @@ def path_figure(elbo: dict[str, np.ndarray], logp: dict[str, np.ndarray], refere
 def prior_vs_aggregate(prior: np.ndarray, aggregate: np.ndarray, how: str, gap: float) -> go.Figure:
     """Prior samples and aggregate-posterior samples on one 2-D view."""
     fig = go.Figure()
-    fig.add_scattergl(x=aggregate[:, 0], y=aggregate[:, 1], mode="markers", name="aggregate posterior q(z)",
-                      marker={"size": 4, "color": "rgba(79,70,229,0.45)"})  # fmt: skip
     fig.add_scattergl(x=prior[:, 0], y=prior[:, 1], mode="markers", name="prior p(z) = N(0, I)",
-                      marker={"size": 6, "color": "#dc2626", "symbol": "x"})  # fmt: skip
+                      marker={"size": 5, "color": "rgba(220,38,38,0.45)", "symbol": "x"})  # fmt: skip
+    fig.add_scattergl(x=aggregate[:, 0], y=aggregate[:, 1], mode="markers", name="aggregate posterior q(z)",
+                      marker={"size": 4, "color": "rgba(30,27,150,0.8)"})  # fmt: skip
     fig.update_layout(height=420, margin=MARGIN, plot_bgcolor="white",
                       title=f"prior against aggregate posterior ({how}); moment gap KL = {gap:.2f} nats")  # fmt: skip
     return fig
