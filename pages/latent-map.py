@@ -18,6 +18,13 @@ model, ds = cur.model, cur.dataset
 zdim = model.latent_dim
 stamp = cur.entry.path.stat().st_mtime_ns
 names = ds.class_names
+linked = {k: st.query_params.get(k) for k in ("method", "prior")}  # /learn's links preset the view, once per link
+if st.session_state.get(P + "linked") != linked:
+    st.session_state[P + "linked"] = linked
+    if linked["method"] in ("pca", "tsne", "umap") or (linked["method"] == "raw" and zdim >= 2):
+        st.session_state[P + "method"] = linked["method"]
+    if linked["prior"] in ("0", "1"):
+        st.session_state[P + "prior"] = linked["prior"] == "1"
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
