@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.analysis.generate import prior_samples, reconstructions
+from explorer.ui.course import collapse_warning
 
 ui.page_header("Latent Explorer")
 st.markdown(
@@ -25,6 +26,7 @@ with st.expander("What each page is for", expanded=False):
 
 cur = ui.current()
 ui.model_summary(cur)
+collapse_warning(str(cur.entry.path))
 
 left, right = st.columns(2, gap="large")
 with left:

@@ -17,6 +17,7 @@ from explorer.models import model_names
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.course import collapse_warning
 
 P = "train_"
 
@@ -103,6 +104,7 @@ def finished_ui(status, job_id: str) -> None:
                        icon=":material/download:")  # fmt: skip
     if status.extra.get("stopped_early"):
         st.caption("Stopped early: the checkpoint holds the last completed epoch.")
+    collapse_warning(ckpt)  # posterior collapse is said where it happens
 
 
 job_id = st.session_state.get(P + "job")

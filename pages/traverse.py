@@ -7,6 +7,7 @@ from explorer import ui
 from explorer.analysis.arithmetic import load_vectors
 from explorer.analysis.traverse import code_of, decode_codes, gif_bytes, prior_code, traversal_grid, traversal_values
 from explorer.figures.viz import image_grid, png_bytes
+from explorer.ui.course import collapse_warning
 
 P = "traverse_"  # session-state prefix of this page
 
@@ -40,6 +41,7 @@ with st.container(border=True):
             y = st.selectbox("Decode as class", range(model.config.n_classes), key=P + "class",
                              format_func=lambda c: names[c] if c < len(names) else str(c))  # fmt: skip
         st.caption("Sliders are ordered by each dimension's average KL (nats): the most informative first.")
+collapse_warning(str(cur.entry.path))  # says so when dimensions have collapsed
 
 shown = order if (show_all or zdim <= 16) else order[:16]
 vectors = load_vectors(

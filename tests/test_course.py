@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,27 @@ def test_kl_share_dims():
     assert demos.kl_share_dims(np.array([5.0, 4.0, 1.0])) == 2
     assert demos.kl_share_dims(np.ones(10)) == 9
     assert demos.kl_share_dims(np.zeros(3)) == 0
+
+
+@pytest.mark.parametrize(("model", "warned"), [("mnist-vae-mlp-z16", True), ("mnist-vae-mlp-z2", False)])
+def test_home_says_when_dimensions_have_collapsed(model, warned):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.session_state["sidebar_model"] = model
+    at.run()
+    assert not at.exception
+    assert any("posterior collapse" in w.value for w in at.warning) == warned
+
+
+@pytest.mark.parametrize("step", [1, 5, 8, 15])
+def test_learn_step_runs_and_links_its_page(step):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.query_params["step"] = str(step)
+    at.run()
+    at.switch_page("pages/learn.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.header[0].value == f"{step}. {STEPS[step - 1].title}"
+    assert len(at.latex) == 1

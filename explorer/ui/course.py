@@ -57,6 +57,15 @@ def _index(label: str, key: str, default: int = 0) -> int:
     return int(st.number_input(label, 0, len(_test()) - 1, default, key=P + key))
 
 
+def collapse_warning(path: str) -> None:
+    """A one-line warning under a model's results when some or all of its latent dimensions are inactive."""
+    p = Path(path)
+    model, meta = cached_model(str(p), p.stat().st_mtime_ns)
+    _, kl = cached_dims_by_kl(str(p), p.stat().st_mtime_ns, meta["dataset"])
+    if msg := demos.collapse_message(np.array(kl), model.stochastic):
+        st.warning(f"{msg} [Why](/learn?step=7)", icon=":material/warning:")
+
+
 # --- steps ------------------------------------------------------------------------------------
 def ae_vs_vae() -> None:
     names = [e.name for e in list_checkpoints() if e.source == "shipped"]
