@@ -171,3 +171,15 @@ def test_learn_step_runs_and_links_its_page(step):
     assert not at.exception, [e.value for e in at.exception]
     assert at.header[0].value == f"{step}. {STEPS[step - 1].title}"
     assert len(at.latex) == 1
+
+
+def test_cross_generate_spread_widens_the_draws(small):
+    from explorer.analysis.multimodal import cross_generate, posterior_spread
+
+    model = model_for("joint-vae", {"latent_dim": 4}, seed=0)
+    x = small[0].images[:1]
+    one, wide = cross_generate(model, 0, x, n=16, seed=1), cross_generate(model, 0, x, n=16, seed=1, spread=3.0)
+    torch.testing.assert_close(one[0], wide[0])  # the first is decoded from mu either way
+    assert wide[1:].std(0).mean() > one[1:].std(0).mean()
+    sig, gap = posterior_spread(np.zeros((5, 2)) + np.arange(5)[:, None], np.full((5, 2), np.log(0.25)))
+    assert sig == pytest.approx(0.5) and gap == pytest.approx(np.arange(5).std())
