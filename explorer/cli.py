@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
+    t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K, image:I; NAME@x:y sets a target")
     t.add_argument("--anchor-rate", type=float, default=3.0, help="strength of the anchor pull (default 3)")
     t.add_argument("--fusion", choices=["poe", "mean"], help="joint-vae: product of experts or mean")
     t.add_argument("--cca-weight", type=float, help="joint-vae: weight of the correlation alignment term")
