@@ -8,6 +8,7 @@ from explorer import ui
 from explorer.analysis.projection import ProjectionParams, cache_key
 from explorer.analysis.traverse import decode_codes
 from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
+from explorer.ui.course import kmeans_panel, reparam_panel
 
 P = "latentmap_"
 SELECTION_KEY = "shared_map_selection"  # read by the arithmetic page on purpose
@@ -156,6 +157,9 @@ elif len(data_rows) == 1:
                       caption="reconstruction")  # fmt: skip
     with c3:
         st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
+    if model.stochastic:
+        with st.expander("Sample z ~ q(z|x): the reparameterisation trick", icon=":material/casino:"):
+            reparam_panel(model, x[0], int(proj.labels[r]), P + "rep_", proj.embedding if method == "raw" and not three_d else None)
     near = nearest(proj.mu, r, 8)
     st.caption("The 8 nearest neighbours in latent space")
     ui.show_gallery(
@@ -173,6 +177,9 @@ elif points and points[0][0] == PRIOR:
 else:
     st.caption("Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
                + (" Click an empty spot to decode it." if targets is not None else ""))  # fmt: skip
+
+with st.expander("k-means clusters of μ, against the classes", icon=":material/bubble_chart:"):
+    kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")
 
 ui.explainer(
     "What PCA, t-SNE and UMAP keep and what they distort",

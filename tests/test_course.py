@@ -60,7 +60,7 @@ def test_kmeans_finds_separated_blobs_and_not_noise():
     assert noise.ari < 0.1
 
 
-@pytest.mark.parametrize("kind", ["vae-mlp", "ae-mlp", "cvae-mlp", "vae-conv"])
+@pytest.mark.parametrize("kind", ["vae-mlp", "ae-mlp", "cvae-mlp", "vae-conv", "joint-vae"])
 def test_architecture_follows_the_config(kind):
     model = model_for(kind, {"latent_dim": 5})
     blocks = demos.architecture(model)
@@ -71,6 +71,7 @@ def test_architecture_follows_the_config(kind):
     assert len(latent) == 1 and latent[0].size == "5"
     if kind != "vae-conv":
         assert [b.size for b in blocks if b.part == "encoder"] == [str(h) for h in model.config.hidden]
+    assert sum(b.part == "input" for b in blocks) == 1 + (kind in ("cvae-mlp", "joint-vae"))
 
 
 def test_course_checkpoints_and_latent_size_rows(small):

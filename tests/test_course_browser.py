@@ -27,24 +27,6 @@ def page(app_url):
         yield b.new_page(viewport={"width": 1400, "height": 1400})
 
 
-def test_learn_walks_from_first_step_to_last(page, app_url):
-    page.goto(f"{app_url}/learn")
-    wait_idle(page, 120_000)
-    for n, step in enumerate(STEPS, 1):
-        page.wait_for_selector(f"h2:has-text('{n}. {step.title}')", timeout=120_000)
-        page.wait_for_selector("text=Try this:", timeout=120_000)
-        wait_idle(page, 120_000)
-        assert not exceptions(page), (n, exceptions(page))
-        assert page.locator("[data-testid='stMarkdownContainer'] .katex").count() >= 1, n  # the formula is typeset
-        assert f"step={n}" in page.url
-        nxt = page.get_by_role("button", name="Next")
-        if n < len(STEPS):
-            nxt.click()
-    assert nxt.is_disabled()
-    page.get_by_role("button", name="Previous").click()
-    page.wait_for_selector(f"h2:has-text('{len(STEPS) - 1}. {STEPS[-2].title}')", timeout=60_000)
-
-
 def _plot_area_pixels(page):
     from PIL import Image
 
@@ -56,7 +38,7 @@ def _plot_area_pixels(page):
 def test_2d_prior_overlay_draws_its_markers(page, app_url):
     page.goto(f"{app_url}/latent-map")  # the default model is 2-D: raw axes
     wait_idle(page, 120_000)
-    page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=300_000)  # first test: its map is computed first
     wait_idle(page)
     page.wait_for_timeout(1500)  # WebGL traces paint after the SVG
     before = _plot_area_pixels(page)
@@ -72,3 +54,21 @@ def test_2d_prior_overlay_draws_its_markers(page, app_url):
     assert not exceptions(page)
     SHOTS.mkdir(exist_ok=True)
     after.save(SHOTS / "latent-map-prior-2d.png")
+
+
+def test_learn_walks_from_first_step_to_last(page, app_url):
+    page.goto(f"{app_url}/learn")
+    wait_idle(page, 120_000)
+    for n, step in enumerate(STEPS, 1):
+        page.wait_for_selector(f"h2:has-text('{n}. {step.title}')", timeout=120_000)
+        page.wait_for_selector("text=Try this:", timeout=120_000)
+        wait_idle(page, 120_000)
+        assert not exceptions(page), (n, exceptions(page))
+        assert page.locator("[data-testid='stMarkdownContainer'] .katex").count() >= 1, n  # the formula is typeset
+        assert n == 1 or f"step={n}" in page.url  # the step is in the URL: a teacher can link to it
+        nxt = page.get_by_role("button", name="Next")
+        if n < len(STEPS):
+            nxt.click()
+    assert nxt.is_disabled()
+    page.get_by_role("button", name="Previous").click()
+    page.wait_for_selector(f"h2:has-text('{len(STEPS) - 1}. {STEPS[-2].title}')", timeout=60_000)

@@ -128,6 +128,10 @@ def architecture(model: BaseVAE) -> list[Block]:
     blocks = [Block(f"input {c}×{h}×{w}", str(cfg.n_pixels), "input")]
     if model.conditional:
         blocks.append(Block(f"+ one-hot class ({cfg.n_classes})", str(cfg.n_classes), "input"))
+    if hasattr(cfg, "modalities"):  # joint: a second encoder, fused into one posterior (drawn as one path)
+        size = int(np.prod(cfg.second_shape))
+        blocks[0] = Block(f"{cfg.modalities[0]} {c}×{h}×{w}", str(cfg.n_pixels), "input")
+        blocks.append(Block(f"+ {cfg.modalities[1]} ({size}), own encoder, {cfg.fusion} fusion", str(size), "input"))
     hidden = list(getattr(cfg, "hidden", ()))
     if hasattr(cfg, "channels"):  # conv
         c1, c2 = cfg.channels

@@ -147,7 +147,7 @@ def path_figure(elbo: dict[str, np.ndarray], logp: dict[str, np.ndarray], refere
                 band: tuple[float, float]) -> go.Figure:  # fmt: skip
     """Along each interpolation path: the decoded image's -ELBO against decoded test codes, and log p(z)
     against the band that holds 95% of prior samples."""
-    fig = make_subplots(1, 2, subplot_titles=("−ELBO of the decoded image", "log p(z) under the prior N(0, I)"))
+    fig = make_subplots(1, 2, subplot_titles=("−ELBO of decode(z)", "log p(z), prior N(0, I)"))
     for mode, dash in (("linear", "solid"), ("slerp", "dot")):
         fig.add_scatter(y=elbo[mode], name=mode, line={"dash": dash, "color": "#4f46e5"}, mode="lines+markers", row=1, col=1,
                         legendgroup=mode)  # fmt: skip

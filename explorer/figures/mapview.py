@@ -86,7 +86,7 @@ def map_figure(
         # WebGL draws an open symbol's stroke in marker.color (not line.color): a transparent colour drew
         # nothing in 2-D. A solid black "x" shows in both renderers.
         marker = ({"size": marker_size + 2, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1}} if three_d
-                  else {"size": marker_size + 4, "color": "rgba(0,0,0,0.75)", "symbol": "x"})  # fmt: skip
+                  else {"size": marker_size, "color": "rgba(0,0,0,0.8)", "symbol": "x"})  # fmt: skip
         fig.add_trace(scatter(**xyz(proj.prior), mode="markers", name="prior samples", marker=marker,
                               customdata=tag(PRIOR, np.arange(n)), hovertemplate="prior sample<extra></extra>"))  # fmt: skip
     if highlight:

@@ -66,6 +66,36 @@ def collapse_warning(path: str) -> None:
         st.warning(f"{msg} [Why](/learn?step=7)", icon=":material/warning:")
 
 
+def reparam_panel(model: BaseVAE, x: torch.Tensor, y: int | None, key: str, background: np.ndarray | None = None) -> None:
+    """z = mu + sigma * eps for one image: its draw, decode, and (2-D latents) the cloud of q(z|x) over ``background``."""
+    seed = int(st.number_input("Seed for ε", 0, 10_000, 0, key=key + "seed"))
+    rep = demos.reparameterise(model, x, y if model.conditional else None, seed=seed)
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        show_image(rep.decoded, 140, "decode(z), z = μ + σ⊙ε")
+    c2.plotly_chart(cv.reparam_bars(rep), key=key + "bars")
+    if model.latent_dim == 2:
+        st.plotly_chart(cv.reparam_cloud(rep, background), key=key + "cloud")
+
+
+@st.cache_data(max_entries=8, show_spinner="k-means on the codes…")
+def _kmeans(map_key: str, k: int, _mu: np.ndarray, _labels: np.ndarray) -> demos.Clustering:
+    return demos.kmeans_clusters(_mu, _labels, k)
+
+
+def kmeans_panel(map_key: str, xy: np.ndarray, mu: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], key: str) -> None:
+    """k-means on mu (scikit-learn): ARI and NMI against the labels, the clusters on the map, a confusion matrix."""
+    k = st.slider("Clusters k", 2, 20, 10, key=key + "k")
+    cl = _kmeans(map_key, k, mu, labels)
+    c = st.columns(2)
+    c[0].metric("Adjusted Rand index", f"{cl.ari:.3f}", help="1 = the clusters are the classes, 0 = chance")
+    c[1].metric("Normalised mutual information", f"{cl.nmi:.3f}")
+    left, right = st.columns(2)
+    left.plotly_chart(class_scatter(xy[:, :2], cl.assign, tuple(f"cluster {j}" for j in range(k)), "k-means clusters on this map"),
+                      key=key + "map")  # fmt: skip
+    right.plotly_chart(cv.confusion_figure(cl, class_names), key=key + "conf")
+
+
 # --- steps ------------------------------------------------------------------------------------
 def ae_vs_vae() -> None:
     names = [e.name for e in list_checkpoints() if e.source == "shipped"]
@@ -280,27 +310,12 @@ def anomaly() -> None:
                  width=130)  # fmt: skip
 
 
-@st.cache_data(max_entries=8, show_spinner="k-means on the codes…")
-def _clusters(path: str, stamp: int, k: int) -> demos.Clustering:
-    mu, _, labels = _codes(path, stamp)
-    return demos.kmeans_clusters(mu, labels, k)
-
-
 def clustering() -> None:
     from explorer.analysis.projection import plane
 
-    model, path, stamp = _model(Z16)
-    k = st.slider("Clusters k", 2, 20, 10, key=P + "k")
-    cl = _clusters(path, stamp, k)
+    _, path, stamp = _model(Z16)
     mu, _, labels = _codes(path, stamp)
-    c = st.columns(2)
-    c[0].metric("Adjusted Rand index", f"{cl.ari:.3f}")
-    c[1].metric("Normalised mutual information", f"{cl.nmi:.3f}")
-    left, right = st.columns(2)
-    xy, _, how = plane(mu)
-    left.plotly_chart(class_scatter(xy, cl.assign, tuple(f"cluster {j}" for j in range(k)), f"k-means clusters ({how} of μ)"),
-                      key=P + "cl_map")  # fmt: skip
-    right.plotly_chart(cv.confusion_figure(cl, cached_dataset(DATA).class_names), key=P + "cl_conf")
+    kmeans_panel(f"{path}:{stamp}", plane(mu)[0], mu, labels, cached_dataset(DATA).class_names, P + "cl_")
 
 
 def aggregate() -> None:
