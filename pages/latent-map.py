@@ -8,7 +8,7 @@ from explorer import ui
 from explorer.analysis.projection import ProjectionParams, cache_key
 from explorer.analysis.traverse import decode_codes
 from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
-from explorer.ui.course import kmeans_panel, reparam_panel
+from explorer.ui.course import kmeans_panel, projections_panel, reparam_panel
 
 P = "latentmap_"
 SELECTION_KEY = "shared_map_selection"  # read by the arithmetic page on purpose
@@ -178,6 +178,8 @@ else:
     st.caption("Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
                + (" Click an empty spot to decode it." if targets is not None else ""))  # fmt: skip
 
+if st.toggle("PCA, t-SNE and UMAP side by side", key=P + "compare", help="The three default maps of the test split, each computed once in a worker"):
+    projections_panel(str(cur.entry.path), stamp, ds.name, P + "cmp_")
 with st.expander("k-means clusters of μ, against the classes", icon=":material/bubble_chart:"):
     kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")
 

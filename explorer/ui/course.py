@@ -370,44 +370,52 @@ def anchors() -> None:
                     key=P + "anchors")  # fmt: skip
 
 
-def projections() -> None:
+def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
+    """PCA, t-SNE and UMAP of the same test codes side by side, each with its 10-NN accuracy and trustworthiness.
+
+    The maps are the ones /latent-map shows by default: computed once, in worker processes, and cached on disk.
+    """
     from explorer.analysis.projection import ProjectionParams, cache_key
     from explorer.ui.jobs import job_runner
     from explorer.ui.resources import checkpoint_hash, ready_projection
 
-    _, path, stamp = _model(Z16)
     runner = job_runner()
-    keys = {m: cache_key(checkpoint_hash(path, stamp), DATA, ProjectionParams(method=m)) for m in ("pca", "tsne", "umap")}
-    for m, key in keys.items():  # the same maps /latent-map shows by default: computed once, in workers
-        s = runner.status(f"map-{key}")
-        if ready_projection(key) is None and (s is None or s.state == "stopped"):
-            runner.submit("projection", {"checkpoint": path, "dataset": DATA, "projection": ProjectionParams(method=m).to_dict()},
-                          f"map-{key}")  # fmt: skip
+    keys = {m: cache_key(checkpoint_hash(path, stamp), dataset, ProjectionParams(method=m)) for m in ("pca", "tsne", "umap")}
+    for m, k in keys.items():
+        s = runner.status(f"map-{k}")
+        if ready_projection(k) is None and (s is None or s.state == "stopped"):
+            runner.submit("projection", {"checkpoint": path, "dataset": dataset, "projection": ProjectionParams(method=m).to_dict()},
+                          f"map-{k}")  # fmt: skip
     missing = any(ready_projection(k) is None for k in keys.values())
+    names = cached_dataset(dataset).class_names
 
     @st.fragment(run_every=2.0 if missing else None)
     def panels() -> None:
-        cols = st.columns(3)
         labels = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-        for col, (m, key) in zip(cols, keys.items()):
-            proj = ready_projection(key)
+        for col, (m, k) in zip(st.columns(3), keys.items()):
+            proj = ready_projection(k)
             with col:
                 if proj is None:
-                    s = runner.status(f"map-{key}")
+                    s = runner.status(f"map-{k}")
                     st.info(f"{labels[m]}: {s.message if s else 'queued'} ({(s.progress if s else 0):.0%})", icon=":material/hourglass:")
                     continue
                 q = proj.meta["quality"]
-                st.plotly_chart(class_scatter(proj.embedding, proj.labels, cached_dataset(DATA).class_names,
+                st.plotly_chart(class_scatter(proj.embedding, proj.labels, names,
                                               f"{labels[m]} · 10-NN {q['knn_map']:.2f} · trust. {q['trustworthiness']:.2f}",
-                                              height=360, size=3), key=P + "proj_" + m)  # fmt: skip
+                                              height=360, size=3), key=key + m)  # fmt: skip
         if missing and all(ready_projection(k) is not None for k in keys.values()):
             st.rerun(scope="app")
 
     panels()
     if (pca := ready_projection(keys["pca"])) is not None:
-        st.caption(f"10-NN: cross-validated class accuracy from each point's 10 nearest map neighbours; on the 16-d codes "
+        st.caption(f"10-NN: cross-validated class accuracy from each point's 10 nearest map neighbours; on the codes "
                    f"themselves it is {pca.meta['quality']['knn_latent']:.2f}. Trustworthiness: 1 when every map neighbour "
                    "is also a latent neighbour.")  # fmt: skip
+
+
+def projections() -> None:
+    _, path, stamp = _model(Z16)
+    projections_panel(path, stamp, DATA, P + "proj_")
 
 
 DEMOS = {"ae-vs-vae": ae_vs_vae, "latent-space": latent_space, "elbo": elbo, "bce-vs-mse": bce_vs_mse, "reparam": reparam,
