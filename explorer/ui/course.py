@@ -380,10 +380,12 @@ def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
     from explorer.ui.resources import checkpoint_hash, ready_projection
 
     runner = job_runner()
-    keys = {m: cache_key(checkpoint_hash(path, stamp), dataset, ProjectionParams(method=m)) for m in ("pca", "tsne", "umap")}
+    labels = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+    keys = {m: cache_key(checkpoint_hash(path, stamp), dataset, ProjectionParams(method=m)) for m in labels}
     for m, k in keys.items():
         s = runner.status(f"map-{k}")
-        if ready_projection(k) is None and (s is None or s.state == "stopped"):
+        retry = s is not None and s.state == "failed" and st.button(f"Compute the {labels[m]} map again", key=key + "retry" + m)
+        if ready_projection(k) is None and (s is None or s.state == "stopped" or retry):
             runner.submit("projection", {"checkpoint": path, "dataset": dataset, "projection": ProjectionParams(method=m).to_dict()},
                           f"map-{k}")  # fmt: skip
     missing = any(ready_projection(k) is None for k in keys.values())
@@ -391,12 +393,14 @@ def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
 
     @st.fragment(run_every=2.0 if missing else None)
     def panels() -> None:
-        labels = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
         for col, (m, k) in zip(st.columns(3), keys.items()):
             proj = ready_projection(k)
             with col:
+                s = runner.status(f"map-{k}")
+                if proj is None and s is not None and s.state == "failed":
+                    st.error(f"{labels[m]}: {s.error}")
+                    continue
                 if proj is None:
-                    s = runner.status(f"map-{k}")
                     st.info(f"{labels[m]}: {s.message if s else 'queued'} ({(s.progress if s else 0):.0%})", icon=":material/hourglass:")
                     continue
                 q = proj.meta["quality"]
