@@ -16,6 +16,7 @@ nav = st.navigation(
         st.Page("pages/anchors.py", title="Anchors", icon=":material/anchor:", url_path="anchors"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
         st.Page("pages/shared.py", title="Shared space", icon=":material/join:", url_path="shared"),
+        st.Page("pages/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
     ]
 )
 ui.sidebar_ui()

@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K")
+    t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K, image:I; NAME@x:y sets a target")
     t.add_argument("--anchor-rate", type=_positive_float, default=DEFAULT_ANCHOR_RATE,
                    help=f"strength of the anchor pull (default {DEFAULT_ANCHOR_RATE:g})")  # fmt: skip
     _add_config_flags(t)

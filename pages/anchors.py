@@ -6,12 +6,13 @@ import streamlit as st
 import torch
 
 from explorer import ui
-from explorer.analysis.anchors import anchor_names, scores_of, specs_of, target_distances
+from explorer.analysis.anchors import anchor_names, describe, scores_of, short_run_warning, specs_of, target_distances
 from explorer.analysis.evaluate import encode_split
 from explorer.catalog import find_baseline, list_checkpoints
 from explorer.figures.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, PAIR_DATASET, anchored_pair
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.anchorpick import custom_anchor_ui
 
 P = "anchors_"
 
@@ -19,8 +20,8 @@ ui.page_header("Anchor regions")
 st.markdown(
     "An **anchor** is a prototype image with a target point in latent space. During training, each "
     "image's posterior mean is pulled towards the targets of the prototypes it resembles, weighted by "
-    "its score. With a *donut* and a *stick* on a 2-D MNIST VAE, the 0s gather in the (−,−) corner "
-    "and the 1s in the (+,+) corner, and a model retrained from scratch puts them there again."
+    "its score, so a model retrained from scratch puts the same shapes in the same places again. "
+    "Prototypes can be the built-in *donut* and *stick*, a class's mean image, or any training image."
 )
 cur = ui.current()
 model, ds = cur.model, cur.dataset
@@ -30,7 +31,11 @@ def train_pair_ui() -> None:
     """Train an anchored model and its plain twin (same seed, same data) in background workers."""
     runner = ui.job_runner()
     c1, c2, c3, c4 = st.columns(4)
-    choices = anchor_names(ui.cached_dataset(PAIR_DATASET))
+    with st.expander("Make your own anchor: a training image and a target you click", icon=":material/add_location:"):
+        mnist, over = ui.cached_dataset(PAIR_DATASET), model.latent_dim == 2 and ds.name == "mnist"  # the pair trains on MNIST
+        custom = custom_anchor_ui(mnist, ui.cached_codes(str(cur.entry.path), cur.entry.path.stat().st_mtime_ns, ds.name) if over else None,
+                                  mnist.test.labels.numpy() if over else None, P + "custom_", P + "names")  # fmt: skip
+    choices = anchor_names(mnist) + custom
     anchors = c1.multiselect("Anchors", choices, ["donut", "stick"], key=P + "names", max_selections=4)
     rate = c2.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate")
     epochs = c3.slider("Epochs", 1, 30, 5, key=P + "epochs")
@@ -82,6 +87,7 @@ if not model.config.anchors:
 
 protos, targets, names = specs_of(model.config)
 stamp = cur.entry.path.stat().st_mtime_ns
+st.markdown(describe(names, targets))
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the test split…")
@@ -136,6 +142,8 @@ else:
 st.plotly_chart(distance_figure(names, a["dist"], a.get("other_dist")), key=P + "dist")
 st.caption("Mean distance from the codes of each anchor's top-scored 10% of test images to that anchor's target: "
            "lower means the anchor pulled its data home.")  # fmt: skip
+if warn := short_run_warning(names, a["dist"], a.get("other_dist"), int(cur.meta["epochs"])):
+    st.warning(warn, icon=":material/timer:")
 
 with st.expander("Train an anchored model and its plain twin", icon=":material/model_training:"):
     train_pair_ui()

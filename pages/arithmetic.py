@@ -1,7 +1,6 @@
 """Arithmetic: a - b + c, attribute vectors from classes or map selections, and interpolation."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -14,12 +13,15 @@ from explorer.analysis.arithmetic import (
     load_vectors,
     nearest_rows,
     path_elbo,
+    path_log_prior,
     save_vector,
     strength_codes,
+    typical_log_prior,
 )
 from explorer.analysis.projection import plane
 from explorer.analysis.traverse import decode_codes
 from explorer.errors import ExplorerError
+from explorer.figures.courseview import path_figure
 from explorer.figures.mapview import class_scatter
 from explorer.ui.live_decoder import interpolation_scrubber
 
@@ -45,8 +47,18 @@ if model.conditional:
         key=P + "y",
         format_func=lambda c: names[c],
     )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def decoded_reference(path: str, stamp: int, dataset: str) -> float:
+    from explorer.analysis.arithmetic import decoded_elbo_reference
+
+    return decoded_elbo_reference(ui.cached_model(path, stamp)[0], ui.cached_dataset(dataset).test)
+
+
 use_sample = st.toggle("Operands from a posterior sample z ~ q(z|x) instead of μ", key=P + "sample")
-tab_abc, tab_vec, tab_interp = st.tabs(["a − b + c", "Attribute vectors", "Interpolation"])
+TABS = {"abc": "a − b + c", "vectors": "Attribute vectors", "interpolation": "Interpolation"}  # ?tab= opens one (from /learn)
+tab_abc, tab_vec, tab_interp = st.tabs(list(TABS.values()), default=TABS.get(st.query_params.get("tab", ""), None))
 
 
 def operand(col, label: str, cls: int, key: str) -> torch.Tensor:
@@ -159,19 +171,13 @@ with tab_interp:
             )
         st.plotly_chart(fig, key=P + "path")
     with right:
-        fig = go.Figure()
-        for mode, dash in (("linear", "solid"), ("slerp", "dot")):
-            fig.add_scatter(
-                y=path_elbo(model, paths[mode], y_dec), name=mode, line={"dash": dash}, mode="lines+markers"
-            )
-        typical = float(np.median(ui.cached_image_scores(str(cur.entry.path), stamp, ds.name, "test")["elbo"]))
-        fig.add_hline(y=typical, line_dash="dash", line_color="gray", annotation_text="median test image")
-        fig.update_layout(height=420, title="−ELBO of the decoded image along the path", xaxis_title="step", yaxis_title="nats",
-                          margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+        ref = decoded_reference(str(cur.entry.path), stamp, ds.name)
+        fig = path_figure({m: path_elbo(model, p, y_dec) for m, p in paths.items()}, {m: path_log_prior(p) for m, p in paths.items()},
+                          ref, typical_log_prior(model.latent_dim))  # fmt: skip
         st.plotly_chart(fig, key=P + "elbo")
-    st.caption(
-        "Where the curve rises above typical test images, the path crosses a region the model does not see data in."
-    )
+    st.caption("Left chart: the −ELBO of each decoded image, against that of decoded test codes (decode(μ(x)), the same "
+               "quantity); above the line, the path decodes to images the model finds unlikely. Right: log p(z) under the "
+               "prior; above the shaded band the path passes codes as untypical as outliers, which lerp does near the centre.")  # fmt: skip
 
 ui.explainer(
     "Why arithmetic works, and why slerp suits Gaussian latents",

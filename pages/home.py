@@ -4,6 +4,9 @@ import streamlit as st
 
 from explorer import ui
 from explorer.analysis.generate import prior_samples, reconstructions
+from explorer.course.demos import architecture
+from explorer.figures.courseview import architecture_figure
+from explorer.ui.course import collapse_warning
 
 ui.page_header("Latent Explorer")
 st.markdown(
@@ -25,6 +28,9 @@ with st.expander("What each page is for", expanded=False):
 
 cur = ui.current()
 ui.model_summary(cur)
+collapse_warning(str(cur.entry.path))
+with st.expander("Architecture, drawn from the model's config", icon=":material/account_tree:"):
+    st.plotly_chart(architecture_figure(architecture(cur.model), cur.entry.name), key="home_arch")
 
 left, right = st.columns(2, gap="large")
 with left:

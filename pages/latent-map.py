@@ -8,6 +8,7 @@ from explorer import ui
 from explorer.analysis.projection import ProjectionParams, cache_key
 from explorer.analysis.traverse import decode_codes
 from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
+from explorer.ui.course import kmeans_panel, projections_panel, reparam_panel
 from explorer.ui.live_decoder import live_map_hover
 
 P = "latentmap_"
@@ -19,6 +20,13 @@ model, ds = cur.model, cur.dataset
 zdim = model.latent_dim
 stamp = cur.entry.path.stat().st_mtime_ns
 names = ds.class_names
+linked = {k: st.query_params.get(k) for k in ("method", "prior")}  # /learn's links preset the view, once per link
+if st.session_state.get(P + "linked") != linked:
+    st.session_state[P + "linked"] = linked
+    if linked["method"] in ("pca", "tsne", "umap") or (linked["method"] == "raw" and zdim >= 2):
+        st.session_state[P + "method"] = linked["method"]
+    if linked["prior"] in ("0", "1"):
+        st.session_state[P + "prior"] = linked["prior"] == "1"
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
@@ -153,6 +161,9 @@ elif len(data_rows) == 1:
                       caption="reconstruction")  # fmt: skip
     with c3:
         st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
+    if model.stochastic:
+        with st.expander("Sample z ~ q(z|x): the reparameterisation trick", icon=":material/casino:"):
+            reparam_panel(model, x[0], int(proj.labels[r]), P + "rep_", proj.embedding if method == "raw" and not three_d else None)
     near = nearest(proj.mu, r, 8)
     st.caption("The 8 nearest neighbours in latent space")
     ui.show_gallery(
@@ -170,6 +181,11 @@ elif points and points[0][0] == PRIOR:
 else:
     st.caption("Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
                + (" Click an empty spot to decode it." if targets is not None else ""))  # fmt: skip
+
+if st.toggle("PCA, t-SNE and UMAP side by side", key=P + "compare", help="The three default maps of the test split, each computed once in a worker"):
+    projections_panel(str(cur.entry.path), stamp, ds.name, P + "cmp_")
+with st.expander("k-means clusters of μ, against the classes", icon=":material/bubble_chart:"):
+    kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")
 
 ui.explainer(
     "What PCA, t-SNE and UMAP keep and what they distort",

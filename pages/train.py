@@ -17,6 +17,7 @@ from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
 from explorer.ui.configform import config_form
+from explorer.ui.course import collapse_warning
 
 P = "train_"
 DATASET = P + "dataset"  # the chosen dataset, for the map's class names below
@@ -113,6 +114,7 @@ def finished_ui(status, job_id: str) -> None:
                        icon=":material/download:", mime="application/octet-stream")  # fmt: skip
     if status.extra.get("stopped_early"):
         st.caption("Stopped early: the checkpoint holds the last completed epoch.")
+    collapse_warning(ckpt)  # posterior collapse is said where it happens
 
 
 job_id = st.session_state.get(P + "job")

@@ -16,6 +16,7 @@ from explorer.analysis.traverse import (
     traversal_grid,
 )
 from explorer.figures.viz import image_grid, png_bytes
+from explorer.ui.course import collapse_warning
 from explorer.ui.live_decoder import LiveModel, fallback_caption, live_model, live_sliders, released_values, slider_spec
 
 P = "traverse_"  # session-state prefix of this page
@@ -58,6 +59,7 @@ with st.container(border=True):
         else:
             st.caption(f"This model ({model.kind}) has no prior, so no KL and no prior SD: each slider spans the 1st–99th "
                        "percentile of the test codes in its dimension, widest spread first.")  # fmt: skip
+collapse_warning(str(cur.entry.path))  # says so when dimensions have collapsed
 
 codes = None if prior else ui.cached_codes(path, stamp, cur.dataset.name, "test")
 ranges = slider_ranges(model, span, codes)  # (z, 2)

@@ -7,7 +7,7 @@ PY=${PYTHON:-python}
 out=checkpoints
 mkdir -p "$out"
 
-build() {  # build NAME ARGS...
+build() {  # build NAME ARGS...  (NAME may sit in a subfolder: course/NAME)
   local name=$1; shift
   if [ "${#wanted[@]}" -gt 0 ] && [[ ! " ${wanted[*]} " =~ " $name " ]]; then return; fi
   echo "== $name" >&2
@@ -23,3 +23,12 @@ build mnist-vae-mlp-z2-anchored --dataset mnist --model vae-mlp --latent-dim 2 -
 build mnist-fashion-joint-vae --dataset mnist+fashion-mnist --model joint-vae --latent-dim 16 --hidden 320 --epochs 20 --cca-weight 300 --adv-weight 1 --contrastive-weight 300 --temperature 4
 build mnist-caption-joint-vae --dataset mnist+caption --model joint-vae --latent-dim 16 --hidden 400 --epochs 40 --contrastive-weight 300 --temperature 4
 build fashion-mnist-vae-conv-z16 --dataset fashion-mnist --model vae-conv --latent-dim 16 --epochs 20
+
+# The course's small models (checkpoints/course/, not listed in the sidebar): one 784-100-z MLP
+# per latent size, an AE with the largest latent, and the z=2 model trained with MSE (BCE vs MSE).
+mkdir -p "$out/course"
+for z in 1 2 4 8 16 32 64; do
+  build course/mnist-vae-z$z --dataset mnist --model vae-mlp --latent-dim $z --hidden 100 --epochs 20
+done
+build course/mnist-ae-z64 --dataset mnist --model ae-mlp --latent-dim 64 --hidden 100 --epochs 20
+build course/mnist-vae-z2-mse --dataset mnist --model vae-mlp --latent-dim 2 --hidden 100 --epochs 20 --recon mse

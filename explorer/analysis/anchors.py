@@ -45,8 +45,35 @@ def anchor_names(ds: Dataset) -> list[str]:
     return builtin + [f"class:{k}" for k in range(ds.n_classes)]
 
 
+def split_target(name: str) -> tuple[str, tuple[float, ...] | None]:
+    """'stick@1.5:-2' -> ('stick', (1.5, -2.0)); a name without '@' has no target of its own.
+
+    Coordinates are separated by ':' because the CLI's --anchor list is comma-separated.
+    """
+    if "@" not in name:
+        return name, None
+    base, _, coords = name.partition("@")
+    try:
+        target = tuple(float(v) for v in coords.split(":"))
+    except ValueError:
+        raise ConfigError(f"bad anchor target in {name!r}: use NAME@x:y") from None
+    if not target or not all(abs(v) <= 10 for v in target):
+        raise ConfigError(f"anchor target in {name!r} must be 1+ numbers within ±10")
+    return base, target
+
+
 def prototype(name: str, ds: Dataset) -> torch.Tensor:
-    """A named prototype, flattened (P,): 'donut', 'stick' or 'class:K' (that class's mean image)."""
+    """A named prototype, flattened (P,): 'donut', 'stick', 'class:K' (that class's mean image) or
+    'image:I' (training image I itself)."""
+    name = split_target(name)[0]
+    if name.startswith("image:"):
+        try:
+            i = int(name.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"bad anchor {name!r}: use image:INDEX") from None
+        if not 0 <= i < len(ds.train):
+            raise ConfigError(f"anchor {name!r}: the training split has {len(ds.train)} images")
+        return ds.train.images[i].flatten()
     if name in BUILTIN:
         if ds.in_shape != BUILTIN_SHAPE:
             raise ConfigError(f"the built-in '{name}' anchor needs 28x28 grey images, dataset has {ds.in_shape}")
@@ -57,7 +84,7 @@ def prototype(name: str, ds: Dataset) -> torch.Tensor:
         if not sel.any():
             raise ConfigError(f"no training images of class {k}")
         return ds.train.images[sel].mean(0).flatten()
-    raise ConfigError(f"unknown anchor {name!r}: use donut, stick or class:K")
+    raise ConfigError(f"unknown anchor {name!r}: use donut, stick, class:K or image:I (optionally @x:y)")
 
 
 def default_targets(k: int, latent_dim: int) -> list[list[float]]:
@@ -74,9 +101,48 @@ def default_targets(k: int, latent_dim: int) -> list[list[float]]:
 
 
 def anchor_specs(names: tuple[str, ...] | list[str], ds: Dataset, latent_dim: int) -> list[AnchorSpec]:
-    """AnchorSpecs for named prototypes with default targets."""
-    targets = default_targets(len(names), latent_dim)
-    return [AnchorSpec(n, tuple(prototype(n, ds).tolist()), tuple(t)) for n, t in zip(names, targets, strict=False)]
+    """AnchorSpecs for named prototypes: a name's own target ('NAME@x:y', zero-padded to the latent size),
+    else the default target for its position."""
+    specs = []
+    for n, default in zip(names, default_targets(len(names), latent_dim), strict=False):
+        base, own = split_target(n)
+        if own is not None and len(own) > latent_dim:
+            raise ConfigError(f"anchor {n!r} has {len(own)} target coordinates, the latent has {latent_dim}")
+        target = default if own is None else [*own, *[0.0] * (latent_dim - len(own))]
+        specs.append(AnchorSpec(base, tuple(prototype(base, ds).tolist()), tuple(float(v) for v in target)))
+    return specs
+
+
+def describe(names: list[str], targets: torch.Tensor) -> str:
+    """One sentence per anchor, from the anchors a model actually has: where its look-alikes are pulled."""
+    parts = []
+    for name, t in zip(names, targets.tolist(), strict=False):
+        where = ", ".join(f"{v:+.1f}" for v in t[:2]) + (", …" if len(t) > 2 else "")
+        what = {"donut": "round shapes (0s, 6s)", "stick": "upright strokes (1s)"}.get(name, name)
+        if name.startswith("class:"):
+            what = f"images like the mean {name.split(':')[1]}"
+        elif name.startswith("image:"):
+            what = f"images like training image {name.split(':')[1]}"
+        parts.append(f"**{name}** pulls {what} towards ({where})")
+    return "This model's anchors: " + "; ".join(parts) + "."
+
+
+def short_run_warning(names: list[str], anchored: list[float], plain: list[float] | None, epochs: int) -> str | None:
+    """A warning when a run looks too short to show the anchors' effect, else None.
+
+    With a plain twin: any anchor whose look-alikes ended no nearer their target than without anchors.
+    Without one: fewer than 10 epochs.
+    """
+    if plain is not None:
+        worse = [n for n, a, p in zip(names, anchored, plain, strict=False) if a >= p]
+        if worse:
+            return (f"After {epochs} epoch{'s' * (epochs != 1)}, {len(worse)} of {len(names)} anchors ({', '.join(worse)}) "
+                    "ended no nearer their targets than in the plain twin: the run is too short to show the effect. "
+                    "Train for 20 or more epochs.")  # fmt: skip
+        return None
+    if epochs < 10:
+        return f"Only {epochs} epoch{'s' * (epochs != 1)}: anchors need 10 or more to pull their data home."
+    return None
 
 
 def specs_of(model_config: object) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -63,6 +64,48 @@ def path_elbo(model: BaseVAE, path: Tensor, y: int | None = None, seed: int = 0)
     images = decode_codes(model, path, y)
     labels = torch.full((len(path),), y if y is not None else 0)
     return per_sample_terms(model, Split(images, labels), seed=seed)["elbo"].numpy()
+
+
+@torch.no_grad()
+def decoded_elbo_reference(model: BaseVAE, split: Split, n: int = 500, seed: int = 0) -> float:
+    """Median -ELBO of decode(mu(x)) over n test images: what ``path_elbo`` gives at a real image's code.
+
+    ``path_elbo`` scores decoded images, which are smoother than real ones; comparing a path with
+    this (not with the -ELBO of the real images) measures the same quantity on both sides.
+    """
+    from explorer.analysis.evaluate import encode_split
+    from explorer.analysis.traverse import decode_codes
+
+    sub = split.subset(min(n, len(split)), seed=seed)
+    mu = torch.from_numpy(encode_split(model, sub)[0])  # (n, z)
+    if model.conditional:  # decode each class with its own label
+        images = torch.empty_like(sub.images)
+        for y in torch.unique(sub.labels).tolist():
+            rows = sub.labels == y
+            images[rows] = decode_codes(model, mu[rows], int(y)).cpu()
+    else:
+        images = decode_codes(model, mu).cpu()
+    return float(np.median(per_sample_terms(model, Split(images, sub.labels), seed=seed)["elbo"].numpy()))
+
+
+def path_log_prior(path: Tensor) -> np.ndarray:
+    """log N(z; 0, I) at each point of a path (S, z), in nats: low where a path crosses the improbable centre. -> (S,)"""
+    d = path.shape[-1]
+    return (-0.5 * path.pow(2).sum(-1) - 0.5 * d * math.log(2 * math.pi)).detach().cpu().numpy()
+
+
+def typical_log_prior(d: int, mass: float = 0.95) -> tuple[float, float]:
+    """The range of log N(z; 0, I) that holds ``mass`` of the prior's samples in d dimensions.
+
+    ||z||^2 follows a chi-square with d degrees of freedom, so almost no sample sits near the
+    centre, where the density is highest: a path whose log p(z) climbs above this band goes
+    through codes as untypical as ones far out in the tails.
+    """
+    from scipy.stats import chi2
+
+    lo, hi = chi2.ppf([(1 - mass) / 2, (1 + mass) / 2], d)
+    const = -0.5 * d * math.log(2 * math.pi)
+    return float(const - 0.5 * hi), float(const - 0.5 * lo)
 
 
 # --- saved vectors ---------------------------------------------------------------------

@@ -73,13 +73,26 @@ def alignment_from_codes(names: tuple[str, str], a: np.ndarray, la: np.ndarray, 
 
 
 @torch.no_grad()
-def cross_generate(model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, seed: int = 0) -> torch.Tensor:
+def cross_generate(model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, seed: int = 0, spread: float = 1.0) -> torch.Tensor:
     """Encode one item of modality ``source`` (0 or 1) alone; decode the other modality.
 
-    x: (1, ...) -> (n, ...): from the posterior mean first, then n - 1 draws from q(z | x).
+    x: (1, ...) -> (n, ...): from the posterior mean first, then n - 1 draws from N(mu, (spread * sigma)^2).
     """
     mu, lv = model.encode_modality(source, x.to(model.device))  # type: ignore[attr-defined]  # (1, z) each
     gen = torch.Generator(device=model.device).manual_seed(seed)
+    lv = lv + 2 * float(np.log(spread))  # sigma scaled by spread
     z = model.reparameterize(mu.repeat(n, 1), lv.repeat(n, 1), gen)  # (n, z)
     z[0] = mu[0]
     return model.decode_modality(1 - source, z).cpu()  # type: ignore[attr-defined]
+
+
+def posterior_spread(mu: np.ndarray, logvar: np.ndarray) -> tuple[float, float]:
+    """(median sigma of q(z|x), mean spread of mu across items): how far draws move against how far codes lie apart."""
+    return float(np.median(np.exp(0.5 * logvar))), float(mu.std(0).mean())
+
+
+def nearest_across(codes_a: np.ndarray, query: int, codes_b: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The k codes of the other modality nearest to ``codes_a[query]``: (rows (k,), distances (k,))."""
+    d = np.linalg.norm(codes_b - codes_a[query], axis=1)  # (N_b,)
+    rows = np.argsort(d, kind="stable")[:k]
+    return rows, d[rows]

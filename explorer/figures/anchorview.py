@@ -44,7 +44,8 @@ def decoded_plane(model: BaseVAE, extent: float = 4.0, side: int = 15) -> torch.
 def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray, names: list[str],
                   regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
                   height: int = 480) -> go.Figure:  # fmt: skip
-    """Codes coloured by their anchor score (first minus second anchor, or the top score), targets as stars,
+    """Codes coloured by their anchor score (first minus second of two anchors, the score of one, or, with three
+    or more, the anchor each image is most like), targets as stars,
     and, when given, the region each anchor claims as a tinted background."""
     fig = go.Figure()
     if regions is not None:
@@ -58,14 +59,22 @@ def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray
         fig.add_heatmap(
             x=axis, y=axis, z=win, colorscale=scale, showscale=False, hoverinfo="skip", zmin=0, zmax=max(1, k - 1)
         )
-    if data_scores.shape[1] >= 2:
-        color, label = data_scores[:, 0] - data_scores[:, 1], f"{names[0]} − {names[1]} score"
+    if data_scores.shape[1] >= 3:  # no single difference means anything: colour by the anchor that wins
+        win = data_scores.argmax(1)
+        for i, name in enumerate(names):
+            rows = win == i
+            fig.add_scattergl(x=mu2[rows, 0], y=mu2[rows, 1], mode="markers", name=f"most like {name}",
+                              marker={"size": 4, "color": anchor_color(i), "opacity": 0.6},
+                              hovertemplate=f"most like {name}<extra></extra>")  # fmt: skip
     else:
-        color, label = data_scores[:, 0], f"{names[0]} score"
-    fig.add_scattergl(x=mu2[:, 0], y=mu2[:, 1], mode="markers", name="test images", showlegend=False,
-                      marker={"size": 4, "color": color, "colorscale": "RdBu_r", "cmid": 0, "showscale": True,
-                              "colorbar": {"title": {"text": label, "side": "right"}}},
-                      hovertemplate="score %{marker.color:.3f}<extra></extra>")  # fmt: skip
+        if data_scores.shape[1] == 2:
+            color, label = data_scores[:, 0] - data_scores[:, 1], f"{names[0]} − {names[1]} score"
+        else:
+            color, label = data_scores[:, 0], f"{names[0]} score"
+        fig.add_scattergl(x=mu2[:, 0], y=mu2[:, 1], mode="markers", name="test images", showlegend=False,
+                          marker={"size": 4, "color": color, "colorscale": "RdBu_r", "cmid": 0, "showscale": True,
+                                  "colorbar": {"title": {"text": label, "side": "right"}}},
+                          hovertemplate="score %{marker.color:.3f}<extra></extra>")  # fmt: skip
     for i, name in enumerate(names):
         fig.add_scatter(x=[targets2[i, 0]], y=[targets2[i, 1]], mode="markers+text", name=f"target: {name}",
                         text=[name], textposition="top center",

@@ -83,9 +83,11 @@ def map_figure(
                                     f" · index {proj.index[r]} · {values[r]:.1f}" for r in rows]))  # fmt: skip
     if show_prior and len(proj.prior):
         n = len(proj.prior)
-        fig.add_trace(scatter(**xyz(proj.prior), mode="markers", name="prior samples",
-                              marker={"size": marker_size + 2, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1},
-                                      **({} if three_d else {"symbol": "x-thin-open"})},
+        # WebGL draws an open symbol's stroke in marker.color (not line.color): a transparent colour drew
+        # nothing in 2-D. A solid black "x" shows in both renderers.
+        marker = ({"size": marker_size + 2, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1}} if three_d
+                  else {"size": marker_size, "color": "rgba(0,0,0,0.8)", "symbol": "x"})  # fmt: skip
+        fig.add_trace(scatter(**xyz(proj.prior), mode="markers", name="prior samples", marker=marker,
                               customdata=tag(PRIOR, np.arange(n)), hovertemplate="prior sample<extra></extra>"))  # fmt: skip
     if highlight:
         fig.add_trace(scatter(**xyz(emb[highlight]), mode="markers", name="selected", showlegend=False,

@@ -121,6 +121,9 @@ def sidebar_ui() -> None:
         if any(e.source == "uploaded" for e in good):
             st.radio("Uploads shown", [SHOW_ALL, SHOW_MINE], horizontal=True, key=SHOW_KEY)
         entries = _visible(all_entries)
+        linked = st.query_params.get("model")  # a link that presets the model (/learn's "explore" links)
+        if linked in entries and st.session_state.get("sidebar_linked_model") != linked:
+            st.session_state[MODEL_KEY] = st.session_state["sidebar_linked_model"] = linked
         if st.session_state.get(MODEL_KEY) not in entries:
             st.session_state[MODEL_KEY] = default_entry(entries) or (
                 DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries)))

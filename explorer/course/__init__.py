@@ -1,0 +1,1 @@
+"""The VAE course: demonstrations as plain functions (``demos``) and the lesson's steps (``steps``)."""

@@ -1,0 +1,57 @@
+"""Make your own anchor: any training image as the prototype, and a target clicked on a 2-D latent map."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.data import Dataset
+from explorer.figures.mapview import GRID, add_click_targets, class_scatter, decode_point
+from explorer.ui.widgets import image_picker, show_image
+
+CUSTOM_KEY = "anchors_custom"  # the custom anchor names made this session, e.g. "image:17@-1.5:2.0"
+EXTENT = 3.0
+
+
+def _target_map(codes: np.ndarray | None, labels: np.ndarray | None, class_names: tuple[str, ...]) -> go.Figure:
+    """The 2-D latent plane with a click grid, over the current model's test codes when it has two dimensions."""
+    fig = class_scatter(codes, labels, class_names, height=360, size=3) if codes is not None else go.Figure()
+    axis = np.linspace(-EXTENT, EXTENT, 25, dtype=np.float32)
+    gx, gy = np.meshgrid(axis, axis)
+    add_click_targets(fig, np.stack([gx.ravel(), gy.ravel()], 1), "anchor target here")
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, plot_bgcolor="white",
+                      title="click where this anchor should pull its look-alikes", xaxis_range=[-EXTENT - 0.3, EXTENT + 0.3],
+                      yaxis_range=[-EXTENT - 0.3, EXTENT + 0.3])  # fmt: skip
+    return fig
+
+
+def custom_anchor_ui(ds: Dataset, codes: np.ndarray | None, labels: np.ndarray | None, key: str, select_key: str) -> list[str]:
+    """Pick a training image and click a target; returns every custom anchor name made so far this session.
+
+    A new anchor is also added to the selection held in ``select_key`` (a multiselect drawn after this).
+    """
+    made: list[str] = st.session_state.setdefault(CUSTOM_KEY, [])
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        i = image_picker(ds.train, ds.class_names, key=key + "img", label="Prototype", default_class=2)
+        show_image(ds.train.images[i], width=112, caption=f"prototype: training image {i}")
+    with right:
+        event = st.plotly_chart(_target_map(codes, labels, ds.class_names), on_select="rerun", selection_mode="points",
+                                key=key + "map")  # fmt: skip
+    pts = [d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))]
+    grid = [p for p in pts if p[0] == GRID]
+    if grid:
+        j = grid[0][1]
+        axis = np.linspace(-EXTENT, EXTENT, 25)
+        x, y = axis[j % 25], axis[j // 25]
+        name = f"image:{i}@{x:.2f}:{y:.2f}"
+        st.caption(f"Target ({x:+.2f}, {y:+.2f}) for training image {i}.")
+        if st.button(f"Add anchor {name}", icon=":material/add:", key=key + "add") and name not in made:
+            made.append(name)
+            chosen = list(st.session_state.get(select_key, []))
+            st.session_state[select_key] = (chosen + [name])[-4:]
+            st.rerun()
+    else:
+        st.caption("Click a spot on the map to set this anchor's target.")
+    return made
