@@ -25,9 +25,7 @@ MAX_ANCHORS = 32
 MAX_PARAMS = 16 * 2**20  # parameters of any model: 64 MB of float32, the checkpoint size limit
 T = TypeVar("T", bound="ModelConfig")
 
-
 MAX_HIDDEN_LAYERS = 6
-MAX_WIDTH = 4096  # units in one hidden layer
 
 
 @dataclass(frozen=True)
@@ -118,6 +116,8 @@ class ModelConfig:
             raise ConfigError(f"at most {MAX_ANCHORS} anchors, got {len(self.anchors)}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.metadata.get("count"):  # a count of items (e.g. dataset_size), not a layer width or shape
+                continue
             ints = [v for v in (value if isinstance(value, tuple) else (value,)) if _is_int(v)]
             if isinstance(value, tuple) and len(value) > MAX_TUPLE_LEN:
                 raise ConfigError(f"{f.name} has {len(value)} entries; the limit is {MAX_TUPLE_LEN}")

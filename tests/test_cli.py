@@ -152,7 +152,7 @@ def test_info_negative_latent_dim_exits_2(tmp_path):
 
 @pytest.mark.parametrize("args,words", [
     (["train", "--anchor-rate", "nan", "--out", "x.safetensors"], "finite"),
-    (["train", "--hidden", "abc", "--out", "x.safetensors"], "integers"),
+    (["train", "--hidden", "abc", "--out", "x.safetensors"], "whole numbers"),
     (["train", "--lr", "abc", "--out", "x.safetensors"], "not a number"),
     (["train", "--epochs", "x", "--out", "x.safetensors"], "invalid int"),
     (["train"], "required"),

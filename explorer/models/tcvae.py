@@ -13,7 +13,7 @@ This file is the whole model kind: config, class, and its extra loss term.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ from explorer.models.registry import register
 from explorer.models.terms import KL, RECON, Forward, LossTerm
 
 LOG_2PI = math.log(2 * math.pi)
+MAX_DATASET_SIZE = 10**9  # only a log term uses it: any real training set fits
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,13 @@ class TCVAEConfig(MLPConfig):
     """The MLP VAE's settings plus the weight of the total-correlation term."""
 
     tc_weight: float = option(5.0, "extra weight of the total correlation (β_TC − 1)", "TC weight", lo=0.0, hi=100.0, step=1.0)
-    dataset_size: int = 9000  # images in the training set, from the dataset
+    dataset_size: int = field(default=9000, metadata={"count": True})  # training images, from the dataset
 
     def validate(self) -> None:
         super().validate()
         check_number("tc_weight", self.tc_weight)
-        if not isinstance(self.dataset_size, int) or self.dataset_size < 1:
-            raise ConfigError(f"dataset_size must be a positive int, got {self.dataset_size!r}")
+        if not isinstance(self.dataset_size, int) or not 1 <= self.dataset_size <= MAX_DATASET_SIZE:
+            raise ConfigError(f"dataset_size must be an int from 1 to {MAX_DATASET_SIZE:,}, got {self.dataset_size!r}")
 
 
 def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, n_data: int) -> Tensor:
