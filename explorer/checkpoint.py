@@ -14,7 +14,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import stat
 import struct
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from explorer import __version__
+from explorer import versions
 from explorer.config import MAX_LATENT, MAX_PARAMS, ModelConfig
 from explorer.errors import CheckpointError, ExplorerError
 from explorer.models import BaseVAE, get_model_class
@@ -41,11 +40,6 @@ _PICKLE_HINT = (
     "it is a Python pickle (torch.save output). Pickles can run arbitrary code when loaded, so "
     "Latent Explorer refuses them: export the weights with safetensors instead"
 )
-
-
-def versions() -> dict[str, str]:
-    """Library versions recorded in every checkpoint."""
-    return {"explorer": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def build_metadata(model: BaseVAE, **fields: Any) -> dict[str, Any]:

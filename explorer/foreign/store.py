@@ -118,7 +118,7 @@ def load_foreign(path: str | Path) -> tuple[ForeignVAE, dict[str, Any]]:
 
 
 def _metadata(model: ForeignVAE, name: str, dataset: str, foreign: dict[str, Any], metrics: dict) -> dict[str, Any]:
-    from explorer.checkpoint import versions
+    from explorer import versions
 
     return {"format": FORMAT, "name": name, "model": model.kind, "latent_dim": model.latent_dim,
             "config": {"in_shape": list(model.config.in_shape), "latent_dim": model.latent_dim},
