@@ -158,6 +158,8 @@ def run_job(kind: str, job_id: str, params: dict[str, Any], blobs: dict[str, byt
         state = "stopped" if rep.should_stop(fresh=True) else "done"
         return {"state": state, "files": files, "message": rep._status.message, "extra": rep._status.extra}
     except ExplorerError as exc:
+        if rep.should_stop(fresh=True):  # e.g. a training stopped before its first epoch: nothing to keep
+            return {"state": "stopped", "message": str(exc)}
         return {"state": "failed", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - the page must learn about any failure
         return {"state": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}

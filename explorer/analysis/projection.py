@@ -323,5 +323,7 @@ def projection_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) ->
     key, proj = compute_from_bytes(blobs["checkpoint"], params["checkpoint"], params["dataset"], p, n_jobs=1,
                                    progress=lambda f, m: rep.progress(f, m), partial=partial,
                                    should_stop=rep.should_stop)  # fmt: skip
+    if rep.should_stop(fresh=True):  # a stopped t-SNE returns its unfinished layout: not a map to cache
+        return {}
     rel = cache_dir().relative_to(home_dir())
     return {f"{rel}/{key}.npz": proj.to_npz(), f"{rel}/{key}.json": json.dumps(proj.meta).encode()}
