@@ -13,7 +13,7 @@ P = "traverse_"  # session-state prefix of this page
 ui.page_header("Traverse the latent space")
 cur = ui.current()
 model, split = cur.model, cur.dataset.test
-order, kl = ui.cached_dims_by_kl(str(cur.entry.path), cur.entry.path.stat().st_mtime_ns, cur.dataset.name)
+order, kl = ui.cached_dims_by_kl(str(cur.entry.path), cur.mtime_ns, cur.dataset.name)
 zdim = model.latent_dim
 
 with st.container(border=True):
@@ -43,7 +43,7 @@ with st.container(border=True):
 
 shown = order if (show_all or zdim <= 16) else order[:16]
 vectors = load_vectors(
-    ui.checkpoint_hash(str(cur.entry.path), cur.entry.path.stat().st_mtime_ns), zdim
+    ui.checkpoint_hash(str(cur.entry.path), cur.mtime_ns), zdim
 )  # from Arithmetic
 keys = {d: f"{P}z{d}" for d in range(zdim)}
 sig = f"{cur.entry.name}|{cur.dataset.name}|{sig}|{span}"

@@ -16,10 +16,13 @@ from explorer.models import BaseVAE
 from explorer.storage import atomic_write_bytes
 from explorer.ui.navigation import PIXELATED_CSS
 from explorer.ui.resources import cached_dataset, cached_model
+from explorer.ui.state import PENDING_MODEL
 
 MODEL_KEY = "sidebar_model"
 DATASET_KEY = "sidebar_dataset"
 UPLOAD_KEY = "sidebar_upload"
+UPLOAD_DONE_KEY = "sidebar_upload_done"
+UPLOAD_ERROR_KEY = "sidebar_upload_error"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,12 @@ class Current:
     model: BaseVAE
     meta: dict
     dataset: Dataset
+    mtime_ns: int  # the checkpoint file's, for cache keys that must change when the file does
+
+
+def open_model(name: str) -> None:
+    """Select the checkpoint ``name`` in the sidebar on the next run (call st.rerun after)."""
+    st.session_state[PENDING_MODEL] = name
 
 
 def save_upload(name: str, data: bytes) -> str:
@@ -47,17 +56,17 @@ def _upload_ui() -> None:
     with st.expander("Upload a checkpoint"):
         st.caption(f"A Latent Explorer `.safetensors` file, up to {MAX_FILE_BYTES // 2**20} MB. Pickles are refused.")
         up = st.file_uploader("Checkpoint file", key=UPLOAD_KEY, label_visibility="collapsed")
-        if up is None or st.session_state.get("sidebar_upload_done") == up.file_id:
+        if up is None or st.session_state.get(UPLOAD_DONE_KEY) == up.file_id:
             return
-        st.session_state["sidebar_upload_done"] = up.file_id
+        st.session_state[UPLOAD_DONE_KEY] = up.file_id
         try:
             if up.size > MAX_FILE_BYTES:  # checked before reading it into memory
                 raise ExplorerError(f"{up.name} is {up.size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-            st.session_state["sidebar_pending_model"] = save_upload(up.name, up.getvalue())
+            open_model(save_upload(up.name, up.getvalue()))
             st.rerun()
         except ExplorerError as exc:
-            st.session_state["sidebar_upload_error"] = str(exc)
-    if err := st.session_state.get("sidebar_upload_error"):
+            st.session_state[UPLOAD_ERROR_KEY] = str(exc)
+    if err := st.session_state.get(UPLOAD_ERROR_KEY):
         st.error(f"Upload refused: {err}")
 
 
@@ -70,10 +79,10 @@ def sidebar_ui() -> None:
             st.error("No checkpoints found. Train one with `python -m explorer train` or upload one.")
             _upload_ui()
             return
-        pending = st.session_state.pop("sidebar_pending_model", None)
+        pending = st.session_state.pop(PENDING_MODEL, None)
         if pending in entries:
             st.session_state[MODEL_KEY] = pending
-            st.session_state.pop("sidebar_upload_error", None)
+            st.session_state.pop(UPLOAD_ERROR_KEY, None)
         if st.session_state.get(MODEL_KEY) not in entries:
             st.session_state[MODEL_KEY] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries))
         st.selectbox("Model", list(entries), key=MODEL_KEY)
@@ -95,8 +104,9 @@ def current() -> Current:
         st.info("Pick or upload a model in the sidebar to begin.")
         st.stop()
     entry = entries[name]
+    mtime_ns = entry.path.stat().st_mtime_ns
     try:
-        model, meta = cached_model(str(entry.path), entry.path.stat().st_mtime_ns)
+        model, meta = cached_model(str(entry.path), mtime_ns)
     except ExplorerError as exc:
         st.error(f"Cannot load {entry.name}: {exc}")
         st.stop()
@@ -110,4 +120,4 @@ def current() -> Current:
         st.warning(f"{dataset.name} images are {dataset.in_shape}, this model takes {model.config.in_shape}; "
                    f"showing {meta['dataset']} instead.")  # fmt: skip
         dataset = cached_dataset(meta["dataset"])
-    return Current(entry, model, meta, dataset)
+    return Current(entry, model, meta, dataset, mtime_ns)
