@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -22,6 +24,7 @@ WORKER_NICE = 10
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}  # address ("" = the local cluster) -> Client
 _cluster: Any = None
+_workers: list[subprocess.Popen] = []  # the local cluster's worker programs
 
 
 def scheduler_address(explicit: str | None = None) -> str:
@@ -62,23 +65,35 @@ def local_worker_resources(cores: int | None = None) -> list[dict[str, float]]:
 
 
 def _start_local() -> Any:
+    """A scheduler in this process and ``dask worker`` subprocesses (each with a nanny) on 127.0.0.1.
+
+    Workers are separate programs, not multiprocessing children: Streamlit swaps ``__main__``
+    for the page it runs, which multiprocessing's spawn would re-import in every child.
+    """
     import dask
-    from distributed import Client, Nanny, Scheduler, SpecCluster
+    from distributed import Client, Scheduler, SpecCluster
 
     # A job whose worker died is failed, not silently run again elsewhere.
-    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False})
-    workers = {f"explorer-{i}": {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1", "resources": res,
-                                                                 "dashboard": False}}
-               for i, res in enumerate(local_worker_resources())}  # fmt: skip
+    dask.config.set({"distributed.scheduler.allowed-failures": 0})
     global _cluster
-    _cluster = SpecCluster(
-        scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard": False,
-                                                 "dashboard_address": None}},  # fmt: skip
-        workers=workers,
-        silence_logs=30,
-        name="latent-explorer",
-    )
-    return Client(_cluster, set_as_default=False)
+    _cluster = SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0,
+                                                                    "dashboard_address": "127.0.0.1:0"}},
+                           workers={}, silence_logs=30, name="latent-explorer")  # fmt: skip
+    from explorer.storage import home_dir
+
+    logs = home_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    resources = local_worker_resources()
+    for i, res in enumerate(resources):
+        spec = ",".join(f"{k}={v:g}" for k, v in res.items())
+        cmd = [sys.executable, "-m", "distributed.cli.dask_worker", _cluster.scheduler_address, "--nthreads", "1",
+               "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--no-dashboard", "--name", f"explorer-{i}",
+               "--death-timeout", "60", *(["--resources", spec] if spec else [])]  # fmt: skip
+        with open(logs / f"worker-{i}.log", "ab") as log:
+            _workers.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+    client = Client(_cluster, set_as_default=False)
+    client.wait_for_workers(len(resources), timeout=300)
+    return client
 
 
 def get_client(address: str | None = None) -> Any:
@@ -111,6 +126,14 @@ def shutdown() -> None:
             except Exception:  # noqa: BLE001 - best effort at exit
                 pass
         _clients.clear()
+        for proc in _workers:
+            proc.terminate()  # the nanny closes its worker
+        for proc in _workers:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        _workers.clear()
         if _cluster is not None:
             try:
                 _cluster.close(timeout=10)

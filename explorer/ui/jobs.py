@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from explorer.jobs import JobRunner, JobStatus
@@ -13,8 +15,8 @@ ENDED_KEY = "jobs_rerun_after"  # + panel key -> the job id whose end already tr
 def job_runner() -> JobRunner:
     """One runner per server process, shared by every session. Warms the default maps on creation.
 
-    Creating it starts nothing; the first job starts the LocalCluster (or connects to
-    $EXPLORER_SCHEDULER), once per server process.
+    The warm-ups' first submit starts the LocalCluster (or connects to $EXPLORER_SCHEDULER),
+    once per server process, in a background thread.
     """
     from explorer.analysis.projection import warm_start
     from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
@@ -22,8 +24,9 @@ def job_runner() -> JobRunner:
 
     runner = JobRunner()
     default = shipped_dir() / f"{DEFAULT_CHECKPOINT}.safetensors"
-    if default.is_file():
-        warm_start(runner.submit, default, read_metadata(default)["dataset"], content_hash(default.read_bytes()))
+    if default.is_file():  # from a thread: starting the cluster must not hold up the first page
+        args = (runner.submit, default, read_metadata(default)["dataset"], content_hash(default.read_bytes()))
+        threading.Thread(target=warm_start, args=args, name="warm-start", daemon=True).start()
     return runner
 
 
