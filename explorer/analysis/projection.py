@@ -202,6 +202,25 @@ def _umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarr
     return reducer.fit_transform(codes).astype(np.float32), reducer
 
 
+def warm_up(seed: int = 0) -> float:
+    """Import UMAP and openTSNE and compile UMAP's numba code on a tiny fit; returns seconds.
+
+    Workers run this once at start (explorer.cluster), so a user's first UMAP pays neither the
+    imports nor numba's compilation (tens of seconds on a small machine).
+    """
+    t0 = time.perf_counter()
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
+    import openTSNE  # noqa: F401
+    import umap
+
+    codes = np.random.default_rng(seed).normal(size=(300, 4)).astype(np.float32)  # (300, z)
+    reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=seed, n_jobs=1)
+    emb = reducer.fit_transform(codes)
+    reducer.transform(codes[:20])
+    reducer.inverse_transform(emb[:4])
+    return time.perf_counter() - t0
+
+
 def quality(
     codes: np.ndarray, emb: np.ndarray, labels: np.ndarray, seed: int = 0, n_max: int = 2000
 ) -> dict[str, float]:
