@@ -288,6 +288,8 @@ class JobRunner:
             if st.active:
                 self._sync_files(st)
                 st = self._finish(st)
+            else:  # ended (perhaps finished by another replica): hold no reference to its task
+                self._futures.pop(job_id, None)
             if st.state == "queued":
                 st.queue_position = self._queue_position(st)
             self._mirror(st)
@@ -309,6 +311,9 @@ class JobRunner:
         """Write a finished job's results, or fail a job whose worker is gone."""
         fut = self._future(st.id)
         if fut is None:
+            now = self._live(st.id)
+            if now is not None and not now.active:  # another replica finished it meanwhile
+                return now
             st.state, st.error = "failed", "the job was lost by the scheduler"
         elif fut.status == "finished":
             res = fut.result()
@@ -330,8 +335,8 @@ class JobRunner:
             st.state, st.message = "stopped", "stopped before it started"
         else:
             return st
+        self._sync_files(st)  # the last artifacts, before anyone reads the final state
         self._set(st)
-        self._sync_files(st)
         self.client.set_metadata([NS, "files", st.id], {})
         self._forget(st.id)
         return st
