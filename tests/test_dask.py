@@ -195,6 +195,18 @@ def test_cli_embed_runs_on_the_cluster(cluster, tmp_path):
     assert st.state == "done" and st.worker.startswith("tcp://127.0.0.1:")
 
 
+def test_cli_train_runs_on_the_cluster(cluster, tmp_path):
+    out = tmp_path / "cli.safetensors"
+    cmd = [sys.executable, "-m", "explorer", "train", "--dataset", "digits", "--epochs", "1", "--scheduler", cluster[0],
+           "--out", str(out)]  # fmt: skip
+    res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["checkpoint"] == str(out)
+    _, meta = load_checkpoint(out)
+    assert meta["epochs"] == 1 and meta["dataset"] == "digits"
+    assert not list(runs_dir().glob("cli-*.safetensors"))  # moved to --out, not left behind
+
+
 def test_a_killed_worker_shows_as_failed(runner):
     job = runner.submit("projection", _map(**SLOW_TSNE, seed=10))
     st = _until(lambda: (s := runner.status(job)).state == "running" and s.pid and s, what="the job to start")
