@@ -19,8 +19,8 @@ CKPTS = {"10k": (ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors", "mnist"
          "70k": (ROOT / "checkpoints" / "fashion-mnist-vae-conv-z16.safetensors", "fashion-mnist")}  # fmt: skip
 
 
-def time_method(size: str, method: str) -> tuple[float, float]:
-    """Seconds and 10-NN map accuracy for one uncached map of the whole dataset (split 'all')."""
+def time_method(size: str, method: str) -> tuple[float, float, object]:
+    """Seconds, 10-NN map accuracy and the map, for one uncached map of the whole dataset (split 'all')."""
     os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
     from explorer.analysis.projection import ProjectionParams, get_or_compute
@@ -31,7 +31,19 @@ def time_method(size: str, method: str) -> tuple[float, float]:
         path, ds, ProjectionParams(method=method, split="all", n_prior=0), n_jobs=os.cpu_count() or 1
     )
     assert not cached
-    return time.perf_counter() - t0, proj.meta["quality"]["knn_map"]
+    return time.perf_counter() - t0, proj.meta["quality"]["knn_map"], proj
+
+
+def payload(size: str, proj) -> tuple[str, str, str, str]:
+    """What a browser receives for the map: the figure's JSON (per rerun that redraws it) and the cached .npz."""
+    from explorer.data import load_dataset
+    from explorer.figures.mapview import map_figure
+
+    t0 = time.perf_counter()
+    fig = map_figure(proj, load_dataset(CKPTS[size][1]).class_names)
+    n_json = len(fig.to_json())
+    return (f"map payload {size} ({len(proj.labels):,} points)", f"figure JSON {n_json / 2**20:.1f} MB, "
+            f"built in {time.perf_counter() - t0:.1f} s", f"cached .npz {len(proj.to_npz()) / 2**20:.1f} MB", "-")  # fmt: skip
 
 
 def time_sklearn(size: str) -> tuple[float, float]:
@@ -90,7 +102,9 @@ def run(sizes: list[str], methods: list[str], sklearn_sizes: list[str]) -> list[
     for size in sizes:
         ref = time_sklearn(size) if size in sklearn_sizes else None
         for m in methods:
-            sec, acc = time_method(size, m)
+            sec, acc, proj = time_method(size, m)
+            if m == "pca":
+                rows.append(payload(size, proj))
             if m == "tsne" and ref:
                 rows.append((f"t-SNE {size} (explorer embed, uncached)", f"{sec:.1f} s, 10-NN {acc:.3f}",
                              f"sklearn TSNE {ref[0]:.1f} s, 10-NN {ref[1]:.3f}", f"{sec / ref[0]:.2f}x time, {acc / ref[1]:.3f}x acc"))  # fmt: skip
