@@ -343,7 +343,8 @@ class JobRunner:
 
     def _queue_position(self, st: JobStatus) -> int:
         waiting = [JobStatus.from_dict(d) for d in (self.client.get_metadata([NS, "status"], {}) or {}).values()]
-        order = sorted((w for w in waiting if w.state == "queued"), key=lambda w: (w.background, w.created))
+        order = sorted((w for w in waiting if w.state == "queued" and w.kind == st.kind),  # maps do not wait for trainings
+                       key=lambda w: (w.background, w.created))  # fmt: skip
         return next((i + 1 for i, w in enumerate(order) if w.id == st.id), len(order) + 1)
 
     def _mirror(self, st: JobStatus) -> None:
