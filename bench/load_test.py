@@ -8,6 +8,12 @@ average (uniform 0.5-1.5x) between actions; the single-session reference is pace
 browsers is printed too: here the browsers share the server's cores, in a classroom they do not.
 ``--url`` drives an app that already runs elsewhere, so that the browsers and the server do not
 share a machine; the CPU figures then cover this machine only.
+
+Each action is timed twice: in the browser (until the result is drawn) and at the server: from
+the websocket message the browser sends to the last message that ends a script run
+(``script_finished``) before the result is drawn. Browsers run at ``nice 19`` so that, on a shared
+machine, the server's figure is the server's. Sessions: 1, then ``-n`` and each of ``--more``,
+those with a training run beside them.
 """
 
 from __future__ import annotations
@@ -29,19 +35,69 @@ from slider_latency import wait_jobs_idle
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS, serve
 from tests.plotly_click import PIXEL_JS
 
+SERVER = "server: "  # results under SERVER + action are the server-side times
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 EXC = "() => document.querySelectorAll('[data-testid=\"stException\"]').length"
+
+
+class ServerClock:
+    """Script runs seen on a page's Streamlit websocket: when the browser sent, when a run finished."""
+
+    def __init__(self, page) -> None:
+        self.sent: list[float] = []
+        self.finished: list[float] = []
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        if "_stcore/stream" in ws.url:
+            ws.on("framesent", lambda _: self.sent.append(time.perf_counter()))
+            ws.on("framereceived", self._received)
+
+    def _received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, (bytes, bytearray)):
+            msg = ForwardMsg()
+            with contextlib.suppress(Exception):
+                msg.ParseFromString(bytes(payload))
+                if msg.WhichOneof("type") == "script_finished":
+                    self.finished.append(time.perf_counter())
+
+    def span(self, t0: float, t1: float) -> float | None:
+        """Seconds from the first message sent after t0 to the last run that ended before t1."""
+        sent = next((t for t in self.sent if t >= t0), None)
+        ends = [t for t in self.finished if sent is not None and sent <= t <= t1]
+        return ends[-1] - sent if ends else None
+
+
+async def _nice_browsers(interval: float = 0.5) -> None:
+    """Keep every Chromium process this benchmark started at nice 19, new renderers included.
+
+    (A launcher running ``nice 19 chromium`` is not enough: Chromium, run as root, raises its
+    browser process's priority itself.)
+    """
+    import psutil
+
+    while True:
+        for proc in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "chromium" in proc.name() and proc.nice() != 19:
+                    proc.nice(19)
+        await asyncio.sleep(interval)
 
 
 async def _idle(page, timeout: float = 60_000) -> None:
     await page.wait_for_function(IDLE, timeout=timeout)
 
 
-async def _timed(results: dict, errors: list, name: str, coro) -> None:
+async def _timed(results: dict, errors: list, name: str, coro, clock: ServerClock | None = None) -> None:
     t0 = time.perf_counter()
     try:
         await coro
-        results.setdefault(name, []).append(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        results.setdefault(name, []).append(t1 - t0)
+        if clock is not None and (server := clock.span(t0, t1)) is not None:
+            results.setdefault(SERVER + name, []).append(server)
     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
         errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
 
@@ -96,25 +152,26 @@ async def session(browser, url: str, rounds: int, results: dict, errors: list, t
     await asyncio.sleep(delay)
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
+    clock = ServerClock(page)
     try:
         await page.goto(f"{url}/traverse")
         await page.wait_for_function(DECODED_SRC_JS, timeout=120_000)
         await page.locator(LATENT_SLIDER).first.focus()
         for _ in range(rounds):
             await pause()
-            await _timed(results, errors, "drag slider (/traverse)", _slider(page))
+            await _timed(results, errors, "drag slider (/traverse)", _slider(page), clock)
         for _ in range(rounds):
             await pause()
-            await _timed(results, errors, "mouse drag, live decode (/traverse)", _mouse_drag(page))
+            await _timed(results, errors, "mouse drag, live decode (/traverse)", _mouse_drag(page), clock)
         await page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
         await page.wait_for_selector(".js-plotly-plot", timeout=120_000)
         await _idle(page)
         for k in range(rounds):
             await pause()
-            await _timed(results, errors, "click map point", _click_map(page, k))
+            await _timed(results, errors, "click map point", _click_map(page, k), clock)
         for name, caption in (("mnist-vae-mlp-z16", "z=16"), ("mnist-vae-mlp-z2", "z=2")):
             await pause()
-            await _timed(results, errors, "switch model", _switch_model(page, name, caption))
+            await _timed(results, errors, "switch model", _switch_model(page, name, caption), clock)
         if await page.evaluate(EXC):
             errors.append("an exception box is on the page")
     except Exception as exc:  # noqa: BLE001
@@ -157,6 +214,7 @@ async def run_async(n: int, rounds: int, train: bool, think: float = 1.0, ramp: 
     errors: list[str] = []
     with _server(url) as (url, home):
         async with async_playwright() as pw:
+            nicer = asyncio.create_task(_nice_browsers())
             browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             warm = await (await browser.new_context()).new_page()  # compute the default map once
             await warm.goto(f"{url}/latent-map")
@@ -168,13 +226,14 @@ async def run_async(n: int, rounds: int, train: bool, think: float = 1.0, ramp: 
             if train:
                 await trainer(browser, url, epochs=40)
                 await asyncio.sleep(3)
-            groups = {"server": "streamlit run", "workers": "explorer.jobs", "browsers": "chromium"}
+            groups = {"server": "streamlit run", "workers": "dask_worker", "browsers": "chromium"}
             with CpuMeter(groups) as cpu:
                 await asyncio.gather(
                     *(session(browser, url, rounds, results, errors, think, i * ramp) for i in range(n))
                 )
             _log(cpu.summary())
             await browser.close()
+            nicer.cancel()
     return results, errors, cpu.summary()
 
 
@@ -183,25 +242,29 @@ def pct(xs: list[float], q: float) -> float:
     return 1000 * s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-def run(n: int = 8, rounds: int = 6, think: float = 1.0, ramp: float = 1.0,
-        url: str | None = None) -> tuple[list[tuple[str, str, str, str]], list[str]]:  # fmt: skip
-    """Rows for the table, then the errors and the CPU notes."""
+def _p(xs: list[float]) -> str:
+    return f"p50 {1000 * statistics.median(xs):.0f} ms, p95 {pct(xs, 0.95):.0f} ms" if xs else "-"
+
+
+def run(n: int = 8, rounds: int = 6, think: float = 1.0, ramp: float = 1.0, url: str | None = None,
+        more: tuple[int, ...] = (16,)) -> tuple[list[tuple[str, str, str, str]], list[str]]:  # fmt: skip
+    """Rows for the table (server-side, then browser-side, per action and load), then the notes."""
     pace = {"think": think, "ramp": ramp, "url": url}
     single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
-    many, errn, cpun = asyncio.run(run_async(n, rounds, train=True, **pace))
+    loads = {k: asyncio.run(run_async(k, rounds, train=True, **pace)) for k in dict.fromkeys((n, *more))}
     rows = []
-    for action in single:
-        s, m = single[action], many.get(action, [])
-        rows.append((f"load: {action}", f"{n} sessions + training: p50 {1000 * statistics.median(m) if m else float('nan'):.0f} ms, "
-                     f"p95 {pct(m, 0.95):.0f} ms", f"1 session: p50 {1000 * statistics.median(s):.0f} ms, p95 {pct(s, 0.95):.0f} ms",
-                     f"{pct(m, 0.95) / pct(s, 0.95):.2f}x p95"))  # fmt: skip
-    rows.append(("load: errors", f"{len(errn)} with {n} sessions", f"{len(err1)} with 1 session", "-"))
-    notes = [
-        f"think time {think:g} s, sessions {ramp:g} s apart, app {url or 'on this machine'}",
-        f"1 session: {cpu1}",
-        f"{n} sessions + training: {cpun}",
-    ]
-    return rows, notes + [f"error: {e}" for e in err1 + errn]
+    for action in (a for a in single if not a.startswith(SERVER)):
+        for where, key in (("server", SERVER + action), ("browser", action)):
+            s = single.get(key, [])
+            for k, (many, _, _) in loads.items():
+                m = many.get(key, [])
+                ratio = f"{pct(m, 0.95) / pct(s, 0.95):.2f}x p95" if m and s else "-"
+                rows.append((f"load ({where}): {action}", f"{k} sessions + training: {_p(m)}", f"1 session: {_p(s)}", ratio))
+    for k, (_, errs, _) in loads.items():
+        rows.append(("load: errors", f"{len(errs)} with {k} sessions + training", f"{len(err1)} with 1 session", "-"))
+    notes = [f"think time {think:g} s, sessions {ramp:g} s apart, browsers at nice 19, app {url or 'on this machine'}",
+             f"1 session: {cpu1}"] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]  # fmt: skip
+    return rows, notes + [f"error: {e}" for e in err1 + [e for _, errs, _ in loads.values() for e in errs]]
 
 
 if __name__ == "__main__":
@@ -211,8 +274,9 @@ if __name__ == "__main__":
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a session's actions, seconds")
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds between session starts")
     ap.add_argument("--url", help="drive the app at this URL instead of starting one here")
+    ap.add_argument("--more", default="16", help="more session counts, comma-separated ('' for none)")
     a = ap.parse_args()
-    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url)
+    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, tuple(int(k) for k in a.more.split(",") if k))
     print_table(rows)
     for line in notes[:25]:
         print(line)

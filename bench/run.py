@@ -88,6 +88,7 @@ def main() -> None:
 
         sizes = ["10k", "70k"] if a.full else ["10k"]
         rows.extend(projection_bench.run(sizes, ["pca", "tsne", "umap"], sizes))
+        rows.extend(projection_bench.run_warm())  # UMAP jobs on the app's warmed-up Dask workers
 
     def train() -> None:
         import train_bench

@@ -115,6 +115,11 @@ def list_checkpoints() -> list[Entry]:
     return scan_checkpoints()[0]
 
 
+def checkpoint_name(path: str | Path) -> str:
+    """A checkpoint's catalog name: its file name without ``.safetensors``."""
+    return Path(path).name.removesuffix(".safetensors")
+
+
 def resolve(name_or_path: str) -> Path:
     """A checkpoint path from a path or the name of a known checkpoint (with or without ``.safetensors``)."""
     path = Path(name_or_path)

@@ -59,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     anchors = tuple(a for a in (args.anchor or "").split(",") if a)
     spec = RunSpec(args.model, args.dataset, config,
                    TrainSettings(args.epochs, args.batch_size, args.lr, args.seed), anchors, args.anchor_rate)  # fmt: skip
+    if _scheduler(args):
+        return _train_on_cluster(args, spec)
     tty = sys.stderr.isatty()
     for p in train_run(spec, args.out, data_dir=args.data_dir):
         if p.event == "step" and (tty or p.step % 50 == 0):
@@ -67,6 +69,51 @@ def cmd_train(args: argparse.Namespace) -> int:
             sys.stderr.write(_progress_bar(p) + f"test elbo {p.metrics['test_elbo']:.2f}\n")
         elif p.event == "saved":
             print(json.dumps({"checkpoint": str(args.out), **p.metrics}))
+    return 0
+
+
+def _scheduler(args: argparse.Namespace) -> str:
+    from explorer.cluster import scheduler_address
+
+    return scheduler_address(getattr(args, "scheduler", None))
+
+
+def _run_on_cluster(args: argparse.Namespace, kind: str, params: dict):
+    """Submit one job to the Dask scheduler, show its progress on stderr, and return its final status."""
+    from explorer.jobs import JobRunner
+
+    runner = JobRunner(address=_scheduler(args))
+    job = runner.submit(kind, params)
+    try:
+        while (st := runner.wait(job, timeout=1.0)).active:
+            sys.stderr.write(f"\r[{st.state}] {100 * st.progress:5.1f}% {st.message[:60]:60s}")
+    except KeyboardInterrupt:
+        runner.stop(job)
+        st = runner.wait(job, timeout=60)
+    sys.stderr.write("\n")
+    if st.state == "failed":
+        raise ExplorerError(f"the {kind} job failed on the cluster: {st.error}")
+    return st
+
+
+def _train_on_cluster(args: argparse.Namespace, spec) -> int:
+    import shutil
+    import uuid
+
+    from explorer.training.trainjob import spec_to_dict
+
+    if args.data_dir:
+        raise ExplorerError("--data-dir names a folder on this machine; cluster workers load their own datasets")
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    st = _run_on_cluster(args, "train", {"spec": spec_to_dict(spec), "name": name})
+    ckpt = (st.extra or {}).get("checkpoint")
+    if not ckpt:
+        raise ExplorerError("the training job ended without a checkpoint")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(ckpt, args.out)
+    from explorer.checkpoint import read_metadata
+
+    print(json.dumps({"checkpoint": str(args.out), **read_metadata(args.out)["test_metrics"]}))
     return 0
 
 
@@ -181,7 +228,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
     dataset = args.dataset or read_metadata(path)["dataset"]
     p = ProjectionParams(method=args.method, dims=args.dims, split=args.split, limit=args.limit, seed=args.seed)
     t0 = time.perf_counter()
-    proj, cached = get_or_compute(path, dataset, p, n_jobs=os.cpu_count() or 1)
+    if _scheduler(args):  # on the cluster: the job returns the map, written to this machine's cache
+        from explorer.analysis.projection import cache_key, load_cached
+        from explorer.checkpoint import content_hash
+
+        key = cache_key(content_hash(path.read_bytes()), dataset, p)
+        proj, cached = load_cached(key), True
+        if proj is None:
+            _run_on_cluster(args, "projection", {"checkpoint": str(path), "dataset": dataset, "projection": p.to_dict()})
+            proj, cached = load_cached(key), False
+    else:
+        proj, cached = get_or_compute(path, dataset, p, n_jobs=os.cpu_count() or 1)
     seconds = time.perf_counter() - t0
     buf = io.BytesIO()
     np.savez(buf, embedding=proj.embedding, labels=proj.labels, index=proj.index)
@@ -371,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--headless", action="store_true")
     s.set_defaults(func=cmd_serve)
 
+    for sp in (t, m):
+        sp.add_argument("--scheduler", help="run on this Dask scheduler (tcp://host:port; default $EXPLORER_SCHEDULER)")
     for sp in (t, *(sub.choices[n] for n in ("evaluate", "encode"))):
         sp.add_argument("--data-dir", help="folder with the dataset's IDX files (full MNIST, Fashion-MNIST)")
     for sp in (t, *(sub.choices[n] for n in ("evaluate", "encode", "embed"))):

@@ -1,10 +1,14 @@
-"""Background jobs in worker processes, with progress and results on disk.
+"""Background jobs on Dask: progress, stop, artifacts and results travel through the scheduler.
 
-A job is a folder: ``spec.json`` (kind and params), ``status.json`` (state, progress, message),
-its artifacts, and a ``stop`` file when a stop is requested. Workers run
-``python -m explorer.jobs JOB_DIR`` at a lower CPU priority, so the Streamlit process that
-serves sliders keeps its share of the cores. ``JobRunner`` starts at most ``max_running``
-workers at once and queues the rest; it notices workers that die and marks them failed.
+A job runs as one Dask task (``run_job``) on a worker that needs nothing from the app's disk:
+the checkpoint travels with the task, and the task returns its results as bytes (a map's
+``.npz`` and JSON sidecar, a trained checkpoint) under paths relative to ``EXPLORER_HOME``.
+The app (any replica that shares the scheduler and ``EXPLORER_HOME``) writes them.
+
+While it runs, the worker keeps its status and its artifacts (training curves, epoch
+snapshots, t-SNE layouts) in the scheduler's metadata, under ``explorer-jobs``; a stop request
+is a flag there. The app mirrors both into ``EXPLORER_HOME/jobs/ID/`` (``status.json`` and the
+artifact files), so the pages read files, and jobs of earlier servers stay listed.
 """
 
 from __future__ import annotations
@@ -12,25 +16,28 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import traceback
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from explorer.cluster import worker_resources
 from explorer.errors import ExplorerError
-from explorer.storage import atomic_write_json, home_dir
+from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 
-# Job kind -> "module:function". The function takes (params: dict, reporter: Reporter).
+# Job kind -> "module:function". The function takes (params, blobs, reporter) and returns
+# {relative path under EXPLORER_HOME: bytes} for the app to write, in that order.
 JOB_KINDS = {
     "projection": "explorer.analysis.projection:projection_job",
     "train": "explorer.training.trainjob:train_job",
 }
 ACTIVE = ("queued", "running")
+NS = "explorer-jobs"  # the scheduler-metadata namespace: [NS, "status"|"files"|"stop", job_id, ...]
+PRIORITY = {False: 10, True: -10}  # interactive work ahead of background warm-ups
+RESOURCES = {"train": "train"}  # job kind -> the worker resource it needs, where the cluster declares it
 
 
 @dataclass
@@ -47,8 +54,11 @@ class JobStatus:
     started: float | None = None
     updated: float = 0.0
     pid: int | None = None
+    worker: str | None = None
+    background: bool = False
     queue_position: int | None = None
     extra: dict[str, Any] | None = None
+    files: dict[str, list] = field(default_factory=dict)  # artifact name -> [version, write_once]
 
     @property
     def active(self) -> bool:
@@ -62,223 +72,305 @@ class JobStatus:
         spent = self.updated - self.started
         return spent / self.progress * (1 - self.progress)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobStatus:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
 
 def jobs_dir() -> Path:
     return home_dir() / "jobs"
 
 
 def read_status(job_dir: Path) -> JobStatus | None:
+    """The status mirrored on disk (as of the app's last look)."""
     try:
-        data = json.loads((job_dir / "status.json").read_text())
-        return JobStatus(**data)
+        return JobStatus.from_dict(json.loads((job_dir / "status.json").read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
 
+# --- the worker side ---------------------------------------------------------------------
 class Reporter:
-    """Handed to a job function: report progress, check for a stop request, write artifacts."""
+    """Handed to a job function: report progress, check for a stop request, publish artifacts."""
 
-    def __init__(self, job_dir: Path, status: JobStatus, min_interval: float = 0.25) -> None:
-        self.dir = job_dir
+    def __init__(self, client: Any, status: JobStatus, min_interval: float = 0.25) -> None:
+        self._client = client
         self._status = status
         self._last = 0.0
         self._min_interval = min_interval
+        self._stop = (0.0, False)  # (checked at, value)
+
+    @property
+    def job_id(self) -> str:
+        return self._status.id
 
     def progress(self, fraction: float, message: str = "", force: bool = False, **extra: Any) -> None:
-        """Record progress in [0, 1]; writes are throttled unless ``force``."""
-        now = time.time()
+        """Record progress in [0, 1]; publishing is throttled unless ``force``."""
         self._status.progress = max(0.0, min(1.0, float(fraction)))
         self._status.message = message or self._status.message
         if extra:
             self._status.extra = {**(self._status.extra or {}), **extra}
-        if force or now - self._last >= self._min_interval:
-            self._write()
+        if force or time.time() - self._last >= self._min_interval:
+            self.publish()
 
-    def should_stop(self) -> bool:
-        return (self.dir / "stop").exists()
+    def put(self, name: str, data: bytes, once: bool = False) -> None:
+        """Publish an artifact (mirrored as ``jobs/ID/name``); ``once``: never rewritten, dropped once mirrored."""
+        self._client.set_metadata([NS, "files", self.job_id, name], data)
+        version = self._status.files.get(name, [0])[0] + 1
+        self._status.files[name] = [version, once]
+        self.publish()
 
-    def _write(self, **changes: Any) -> None:
+    def put_json(self, name: str, obj: Any) -> None:
+        self.put(name, json.dumps(obj).encode())
+
+    def should_stop(self, fresh: bool = False) -> bool:
+        """True once a stop was requested (asked of the scheduler at most every 0.3 s)."""
+        at, value = self._stop
+        if not value and (fresh or time.monotonic() - at > 0.3):
+            value = bool(self._client.get_metadata([NS, "stop", self.job_id], False))
+            self._stop = (time.monotonic(), value)
+        return value
+
+    def publish(self, **changes: Any) -> None:
         for k, v in changes.items():
             setattr(self._status, k, v)
-        self._status.updated = time.time()
-        self._last = self._status.updated
-        atomic_write_json(self.dir / "status.json", asdict(self._status))
+        self._status.updated = self._last = time.time()
+        self._client.set_metadata([NS, "status", self.job_id], asdict(self._status))
 
 
-def _set_worker_priority() -> None:
+def run_job(kind: str, job_id: str, params: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, Any]:
+    """The Dask task: run one job on this worker; returns its state and result files as bytes."""
+    from distributed import get_client, get_worker
+
+    client = get_client()
+    seen = client.get_metadata([NS, "status", job_id], None)
+    status = JobStatus.from_dict(seen) if seen else JobStatus(job_id, kind, "queued", created=time.time())
+    rep = Reporter(client, status)
+    if rep.should_stop(fresh=True):
+        return {"state": "stopped", "message": "stopped before it started"}
+    if status.started:  # an earlier attempt began on a worker that died; Dask retried it
+        return {"state": "failed", "error": "the worker process died while running this job"}
+    rep.publish(state="running", started=time.time(), pid=os.getpid(), worker=get_worker().address, message="starting")
     try:
-        os.nice(10)
-    except OSError:
-        pass
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
-
-
-def worker_main(job_dir: Path) -> int:
-    """Run one job in this process (the worker side)."""
-    spec = json.loads((job_dir / "spec.json").read_text())
-    status = read_status(job_dir) or JobStatus(job_dir.name, spec["kind"], "queued", created=time.time())
-    rep = Reporter(job_dir, status)
-    rep._write(state="running", started=time.time(), pid=os.getpid(), message="starting")
-    _set_worker_priority()
-    try:
-        module, func = JOB_KINDS[spec["kind"]].split(":")
-        getattr(importlib.import_module(module), func)(spec["params"], rep)
-        rep._write(
-            state="stopped" if rep.should_stop() else "done", progress=1.0 if not rep.should_stop() else status.progress
-        )
-        return 0
+        module, func = JOB_KINDS[kind].split(":")
+        files = getattr(importlib.import_module(module), func)(params, blobs, rep) or {}
+        state = "stopped" if rep.should_stop(fresh=True) else "done"
+        return {"state": state, "files": files, "message": rep._status.message, "extra": rep._status.extra}
     except ExplorerError as exc:
-        rep._write(state="failed", error=str(exc))
-    except BaseException as exc:  # noqa: BLE001 - the page must learn about any failure
-        (job_dir / "traceback.txt").write_text(traceback.format_exc())
-        rep._write(state="failed", error=f"{type(exc).__name__}: {exc}")
-    return 1
+        if rep.should_stop(fresh=True):  # e.g. a training stopped before its first epoch: nothing to keep
+            return {"state": "stopped", "message": str(exc)}
+        return {"state": "failed", "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - the page must learn about any failure
+        return {"state": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+
+
+# --- the app side ------------------------------------------------------------------------
+def _safe_path(root: Path, rel: str) -> Path:
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ExplorerError(f"a job returned a path outside the data folder: {rel!r}")
+    return path
 
 
 class JobRunner:
-    """Starts jobs in worker processes, at most ``limits[kind]`` of a kind at once; the rest wait in a queue.
+    """Submits jobs to the Dask cluster and mirrors their status, artifacts and results to disk.
 
-    Training runs default to one per two cores ($EXPLORER_MAX_JOBS overrides); maps to two.
-    Background jobs (warm-ups) wait behind every interactive job.
+    Every method works from any process that shares the scheduler and ``EXPLORER_HOME``: a job
+    started by one app replica is listed, followed, stopped and finished by another.
     """
 
-    def __init__(self, root: Path | None = None, max_running: int | None = None) -> None:
+    def __init__(self, root: Path | None = None, address: str | None = None, client: Any = None) -> None:
         self.root = root or jobs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
-        train = max_running or int(os.environ.get("EXPLORER_MAX_JOBS", 0)) or max(1, (os.cpu_count() or 2) // 2)
-        self.limits = {"train": train, "projection": max_running or 2}
-        self._procs: dict[str, subprocess.Popen] = {}
-        self._kinds: dict[str, str] = {}
-        self._queue: list[str] = []
-        self._background: set[str] = set()
+        self._address = address
+        self._client = client
+        self._futures: dict[str, Any] = {}
+        self._synced: dict[tuple[str, str], int] = {}
         self._lock = threading.RLock()
-        self._supervisor: threading.Thread | None = None
-        self._recover()
+        self._watcher: threading.Thread | None = None
 
-    def _recover(self) -> None:
-        """Jobs left active by an earlier server cannot be finished by this one."""
-        for d in self.root.iterdir():
-            st = read_status(d) if d.is_dir() else None
-            if st and st.active and not _pid_alive(st.pid):
-                Reporter(d, st)._write(state="failed", error="interrupted: the server stopped while this job ran")
+    @property
+    def client(self) -> Any:
+        """The Dask client (the local cluster starts on first use)."""
+        if self._client is None:
+            from explorer.cluster import get_client
 
-    def submit(self, kind: str, params: dict[str, Any], job_id: str | None = None, background: bool = False) -> str:
-        """Queue a job; an active job with the same id is reused, not started twice.
+            self._client = get_client(self._address)
+        return self._client
 
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / job_id
+
+    def _live(self, job_id: str) -> JobStatus | None:
+        d = self.client.get_metadata([NS, "status", job_id], None)
+        return JobStatus.from_dict(d) if d else None
+
+    def _set(self, st: JobStatus) -> None:
+        st.updated = time.time()
+        self.client.set_metadata([NS, "status", st.id], asdict(st))
+
+    def submit(self, kind: str, params: dict[str, Any], job_id: str | None = None, background: bool = False,
+               blobs: dict[str, bytes] | None = None) -> str:  # fmt: skip
+        """Queue a job; an active job with the same id (from any replica) is reused, not started twice.
+
+        ``params["checkpoint"]``, a path on the app's disk, travels to the worker as bytes.
         A background job (a warm-up) waits behind every interactive one.
         """
         if kind not in JOB_KINDS:
             raise ExplorerError(f"unknown job kind {kind!r}")
         job_id = job_id or f"{kind}-{uuid.uuid4().hex[:10]}"
         with self._lock:
-            d = self.root / job_id
-            st = read_status(d)
-            if st and st.active:
-                if not background and job_id in self._background and job_id in self._queue:  # a user waits now
-                    self._background.discard(job_id)
-                    self._queue.remove(job_id)
-                    self._enqueue(job_id)
-                return job_id
-            d.mkdir(parents=True, exist_ok=True)
-            (d / "stop").unlink(missing_ok=True)
+            live = self._live(job_id)
+            if live and live.active:
+                if not background and live.background and live.state == "queued":  # a user waits now: go ahead
+                    self._cancel(job_id)
+                else:
+                    return job_id
+            blobs = dict(blobs or {})
+            if "checkpoint" in params and "checkpoint" not in blobs:
+                blobs["checkpoint"] = Path(params["checkpoint"]).read_bytes()
+            d = self.job_dir(job_id)
             atomic_write_json(d / "spec.json", {"kind": kind, "params": params})
-            Reporter(d, JobStatus(job_id, kind, "queued", created=time.time(), message="waiting for a worker"))._write()
-            self._kinds[job_id] = kind
-            if background:
-                self._background.add(job_id)
-            self._enqueue(job_id)
-            self._pump()
-            self._supervise()
+            for f in d.glob("*"):  # artifacts of an earlier attempt
+                if f.name not in ("spec.json",):
+                    f.unlink(missing_ok=True)
+            client = self.client
+            client.set_metadata([NS, "stop", job_id], False)
+            client.set_metadata([NS, "files", job_id], {})
+            st = JobStatus(job_id, kind, "queued", created=time.time(), message="waiting for a worker",
+                           background=background)  # fmt: skip
+            self._set(st)
+            self._mirror(st)
+            have = worker_resources(client)
+            need = {r: 1 for r in ([RESOURCES[kind]] if kind in RESOURCES else []) + (["background"] if background else [])
+                    if r in have}  # fmt: skip
+            # The blobs travel inline: scattered data would pull the task to the worker that holds it.
+            fut = client.submit(run_job, kind, job_id, params, blobs, key=job_id, pure=False,
+                                priority=PRIORITY[background], resources=need or None, retries=0)  # fmt: skip
+            client.publish_dataset(fut, name=f"{NS}-{job_id}", override=True)  # survives this replica
+            self._futures[job_id] = fut
+            self._watch()
         return job_id
 
-    def _supervise(self, interval: float = 0.5) -> None:
-        """Keep pumping from a daemon thread while jobs wait or run.
+    def _future(self, job_id: str) -> Any:
+        fut = self._futures.get(job_id)
+        if fut is None:
+            try:
+                fut = self._futures[job_id] = self.client.get_dataset(f"{NS}-{job_id}")
+            except KeyError:
+                return None
+        return fut
 
-        Without it a queued job (a warm-up behind another) would start only when a page next
-        asks for a status, and a finished worker would hold its slot until then.
-        """
+    def _cancel(self, job_id: str) -> None:
+        fut = self._future(job_id)
+        if fut is not None:
+            self.client.cancel([fut], force=True)
+        self._forget(job_id)
 
-        def loop() -> None:
-            while True:
-                time.sleep(interval)
-                self._pump()
-                with self._lock:
-                    if not self._queue and not self._procs:
-                        self._supervisor = None
-                        return
-
-        with self._lock:
-            if self._supervisor is None:
-                self._supervisor = threading.Thread(target=loop, name="job-supervisor", daemon=True)
-                self._supervisor.start()
-
-    def _enqueue(self, job_id: str) -> None:
-        if job_id in self._background:
-            self._queue.append(job_id)
-        else:
-            first_bg = next((i for i, j in enumerate(self._queue) if j in self._background), len(self._queue))
-            self._queue.insert(first_bg, job_id)
-
-    def _pump(self) -> None:
-        """Reap finished workers, fail dead ones, start queued jobs while slots are free."""
-        with self._lock:
-            for job_id, proc in list(self._procs.items()):
-                code = proc.poll()
-                if code is None:
-                    continue
-                del self._procs[job_id]
-                st = read_status(self.root / job_id)
-                if st and st.active:
-                    Reporter(self.root / job_id, st)._write(
-                        state="failed", error=f"the worker process died (exit code {code})"
-                    )
-            for job_id in list(self._queue):
-                kind = self._kinds.get(job_id, "projection")
-                limit = self.limits.get(kind, 1)
-                if job_id in self._background:  # warm-ups leave one slot free for what a user waits on
-                    limit = max(1, limit - 1)
-                if sum(1 for j in self._procs if self._kinds.get(j) == kind) >= limit:
-                    continue
-                self._queue.remove(job_id)
-                d = self.root / job_id
-                if (d / "stop").exists():
-                    st = read_status(d)
-                    if st:
-                        Reporter(d, st)._write(state="stopped", message="stopped before it started")
-                    continue
-                log = open(d / "worker.log", "ab")
-                self._procs[job_id] = subprocess.Popen([sys.executable, "-m", "explorer.jobs", str(d)],
-                                                       stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())  # fmt: skip
-                log.close()
+    def _forget(self, job_id: str) -> None:
+        self._futures.pop(job_id, None)
+        try:
+            self.client.unpublish_dataset(f"{NS}-{job_id}")
+        except KeyError:
+            pass
 
     def status(self, job_id: str) -> JobStatus | None:
-        """The job's status, with its queue position while it waits."""
-        self._pump()
-        st = read_status(self.root / job_id)
-        if st is None:
-            return None
+        """The job's live status (artifacts and results written to disk on the way), else the disk's."""
         with self._lock:
-            if job_id in self._queue:
-                st.queue_position = self._queue.index(job_id) + 1
-            elif st.state == "running" and job_id not in self._procs and not _pid_alive(st.pid):
-                Reporter(self.root / job_id, st)._write(state="failed", error="the worker process died")
+            st = self._live(job_id)
+            if st is None:
+                st = read_status(self.job_dir(job_id))
+                if st and st.active:  # left active by a scheduler that is gone
+                    st.state, st.error = "failed", "interrupted: the scheduler stopped while this job ran"
+                    self._mirror(st)
+                return st
+            if st.active:
+                self._sync_files(st)
+                st = self._finish(st)
+            else:  # ended (perhaps finished by another replica): hold no reference to its task
+                self._futures.pop(job_id, None)
+            if st.state == "queued":
+                st.queue_position = self._queue_position(st)
+            self._mirror(st)
+            return st
+
+    def _sync_files(self, st: JobStatus) -> None:
+        d = self.job_dir(st.id)
+        for name, (version, once) in list(st.files.items()):
+            if self._synced.get((st.id, name)) == version:
+                continue
+            data = self.client.get_metadata([NS, "files", st.id, name], None)
+            if data is not None:
+                atomic_write_bytes(_safe_path(d, name), data)
+                if once:  # written once: the scheduler need not keep it
+                    self.client.set_metadata([NS, "files", st.id, name], None)
+            self._synced[(st.id, name)] = version
+
+    def _finish(self, st: JobStatus) -> JobStatus:
+        """Write a finished job's results, or fail a job whose worker is gone."""
+        fut = self._future(st.id)
+        if fut is None:
+            now = self._live(st.id)
+            if now is not None and not now.active:  # another replica finished it meanwhile
+                return now
+            st.state, st.error = "failed", "the job was lost by the scheduler"
+        elif fut.status == "finished":
+            res = fut.result()
+            home = home_dir()
+            for rel, data in (res.get("files") or {}).items():
+                run = rel.endswith(".safetensors")  # a trained model: never replaces another run of the same name
+                path = atomic_write_bytes(_safe_path(home, rel), data, exclusive=run)
+                if run:  # where the app keeps it (maybe with a -2 suffix), not where the worker had it
+                    res["extra"] = {**(res.get("extra") or {}), "checkpoint": str(path)}
+                    res["message"] = f"saved {path.name}"
+            if "traceback" in res:
+                (self.job_dir(st.id) / "traceback.txt").write_text(res["traceback"])
+            st.state, st.error = res["state"], res.get("error")
+            st.message = res.get("message") or st.message
+            st.extra = {**(st.extra or {}), **(res.get("extra") or {})}
+            if st.state == "done":
+                st.progress = 1.0
+        elif fut.status in ("error", "lost"):
+            st.state, st.error = "failed", f"the worker process died ({type(fut.exception()).__name__})"
+        elif fut.status == "cancelled":
+            st.state, st.message = "stopped", "stopped before it started"
+        else:
+            return st
+        self._sync_files(st)  # the last artifacts, before anyone reads the final state
+        self._set(st)
+        self.client.set_metadata([NS, "files", st.id], {})
+        self._forget(st.id)
         return st
 
+    def _queue_position(self, st: JobStatus) -> int:
+        waiting = [JobStatus.from_dict(d) for d in (self.client.get_metadata([NS, "status"], {}) or {}).values()]
+        order = sorted((w for w in waiting if w.state == "queued" and w.kind == st.kind),  # maps do not wait for trainings
+                       key=lambda w: (w.background, w.created))  # fmt: skip
+        return next((i + 1 for i, w in enumerate(order) if w.id == st.id), len(order) + 1)
+
+    def _mirror(self, st: JobStatus) -> None:
+        disk = read_status(self.job_dir(st.id))
+        if disk is None or asdict(disk) != {**asdict(st), "queue_position": None}:
+            atomic_write_json(self.job_dir(st.id) / "status.json", {**asdict(st), "queue_position": None})
+
     def stop(self, job_id: str) -> None:
-        """Ask a job to stop; it keeps what it completed."""
-        (self.root / job_id / "stop").touch()
-        self._pump()
+        """Ask a job to stop; a running one keeps what it completed, a queued one never starts."""
+        with self._lock:
+            self.client.set_metadata([NS, "stop", job_id], True)
+            st = self._live(job_id)
+            if st and st.state == "queued":
+                self._cancel(job_id)
+                st.state, st.message = "stopped", "stopped before it started"
+                self._set(st)
+                self._mirror(st)
 
     def jobs(self, kind: str | None = None) -> list[JobStatus]:
-        """Known jobs, newest first."""
-        self._pump()
-        out = [
-            s for d in self.root.iterdir() if d.is_dir() and (s := read_status(d)) and (kind is None or s.kind == kind)
-        ]
-        return sorted(out, key=lambda s: -s.created)
+        """Known jobs, live and earlier ones from disk, newest first."""
+        out = {d.name: s for d in self.root.iterdir() if d.is_dir() and (s := read_status(d))}
+        for job_id, d in (self.client.get_metadata([NS, "status"], {}) or {}).items():
+            out[job_id] = JobStatus.from_dict(d)
+        return sorted((s for s in out.values() if kind is None or s.kind == kind), key=lambda s: -s.created)
 
     def wait(self, job_id: str, timeout: float = 600, poll: float = 0.2) -> JobStatus:
         """Block until the job ends (for the CLI and tests)."""
@@ -289,22 +381,24 @@ class JobRunner:
                 return st  # type: ignore[return-value]
             time.sleep(poll)
 
-    def job_dir(self, job_id: str) -> Path:
-        return self.root / job_id
+    def _watch(self, interval: float = 0.5) -> None:
+        """While jobs submitted here are active, finish them from a daemon thread, pages or not."""
 
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                with self._lock:
+                    pending = list(self._futures)
+                    if not pending:
+                        self._watcher = None
+                        return
+                for job_id in pending:
+                    try:
+                        self.status(job_id)
+                    except Exception:  # noqa: BLE001 - a scheduler hiccup must not end the watch
+                        pass
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie counts as dead
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    except OSError:
-        return True
-
-
-if __name__ == "__main__":
-    raise SystemExit(worker_main(Path(sys.argv[1])))
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=loop, name="job-watcher", daemon=True)
+                self._watcher.start()

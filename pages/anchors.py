@@ -8,7 +8,7 @@ import torch
 from explorer import ui
 from explorer.analysis.anchors import anchor_names, describe, scores_of, short_run_warning, specs_of, target_distances
 from explorer.analysis.evaluate import encode_split
-from explorer.catalog import find_baseline, list_checkpoints
+from explorer.catalog import checkpoint_name, find_baseline, list_checkpoints
 from explorer.figures.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, PAIR_DATASET, anchored_pair
 from explorer.training.trainjob import spec_to_dict
@@ -33,7 +33,7 @@ def train_pair_ui() -> None:
     c1, c2, c3, c4 = st.columns(4)
     with st.expander("Make your own anchor: a training image and a target you click", icon=":material/add_location:"):
         mnist, over = ui.cached_dataset(PAIR_DATASET), model.latent_dim == 2 and ds.name == "mnist"  # the pair trains on MNIST
-        custom = custom_anchor_ui(mnist, ui.cached_codes(str(cur.entry.path), cur.entry.path.stat().st_mtime_ns, ds.name) if over else None,
+        custom = custom_anchor_ui(mnist, ui.cached_codes(str(cur.entry.path), cur.mtime_ns, ds.name) if over else None,
                                   mnist.test.labels.numpy() if over else None, P + "custom_", P + "names")  # fmt: skip
     choices = anchor_names(mnist) + custom
     anchors = c1.multiselect("Anchors", choices, ["donut", "stick"], key=P + "names", max_selections=4)
@@ -56,19 +56,14 @@ def train_pair_ui() -> None:
 
         @st.fragment(run_every=1.0)
         def progress() -> None:
-            statuses = [runner.status(j) for j in ids]
-            for (kind, j), s in zip(jobs.items(), statuses):
-                if s is not None:
-                    st.caption(f"{kind} model")
-                    if ui.job_progress_ui(s, key=P + "stop" + j):
-                        runner.stop(j)
+            statuses = []
+            for kind, j in jobs.items():
+                st.caption(f"{kind} model")
+                statuses.append(ui.follow_job(j, key=P + "stop" + j, rerun_on_result=False))
             if all(s and not s.active for s in statuses) and st.session_state.get(P + "shown") != ids:
                 st.session_state[P + "shown"] = ids
-                done = [s for s in statuses if s.state in ("done", "stopped") and s.extra and s.extra.get("checkpoint")]
-                if done:
-                    st.session_state["sidebar_pending_model"] = (
-                        done[0].extra["checkpoint"].rsplit("/", 1)[-1].removesuffix(".safetensors")
-                    )
+                if done := [s for s in statuses if ui.has_result(s)]:
+                    ui.open_model(checkpoint_name(done[0].extra["checkpoint"]))
                 st.rerun(scope="app")
 
         progress()
@@ -86,7 +81,7 @@ if not model.config.anchors:
     st.stop()
 
 protos, targets, names = specs_of(model.config)
-stamp = cur.entry.path.stat().st_mtime_ns
+stamp = cur.mtime_ns
 st.markdown(describe(names, targets))
 
 

@@ -24,16 +24,17 @@ from explorer.errors import ExplorerError
 from explorer.figures.courseview import path_figure
 from explorer.figures.mapview import class_scatter
 from explorer.ui.live_decoder import interpolation_scrubber
+from explorer.ui.state import MAP_SELECTION
 
 P = "arith_"
 ui.page_header("Latent arithmetic")
 cur = ui.current()
 model, ds, split = cur.model, cur.dataset, cur.dataset.test
 names = ds.class_names
-stamp = cur.entry.path.stat().st_mtime_ns
+stamp = cur.mtime_ns
 ckpt_hash = ui.checkpoint_hash(str(cur.entry.path), stamp)
 codes = ui.cached_codes(str(cur.entry.path), stamp, ds.name)  # (N, z) test-split means
-sel = st.session_state.get("shared_map_selection")
+sel = st.session_state.get(MAP_SELECTION)
 selection = (
     sel["indices"]
     if sel and sel["model"] == cur.entry.name and sel["dataset"] == ds.name and sel["split"] == "test"

@@ -12,7 +12,7 @@ P = "generate_"
 ui.page_header("Generate")
 cur = ui.current()
 model, ds = cur.model, cur.dataset
-stamp = cur.entry.path.stat().st_mtime_ns
+stamp = cur.mtime_ns
 names = ds.class_names
 samples_tab, recon_tab, anomaly_tab, denoise_tab = st.tabs(["Samples", "Reconstructions", "Anomalies", "Denoising"])
 

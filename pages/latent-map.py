@@ -10,15 +10,16 @@ from explorer.analysis.traverse import decode_codes
 from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
 from explorer.ui.course import kmeans_panel, projections_panel, reparam_panel
 from explorer.ui.live_decoder import live_map_hover
+from explorer.ui.state import MAP_SELECTION
 
 P = "latentmap_"
-SELECTION_KEY = "shared_map_selection"  # read by the arithmetic page on purpose
+SELECTION_KEY = MAP_SELECTION  # read by the arithmetic page on purpose
 
 ui.page_header("Latent map")
 cur = ui.current()
 model, ds = cur.model, cur.dataset
 zdim = model.latent_dim
-stamp = cur.entry.path.stat().st_mtime_ns
+stamp = cur.mtime_ns
 names = ds.class_names
 linked = {k: st.query_params.get(k) for k in ("method", "prior")}  # /learn's links preset the view, once per link
 if st.session_state.get(P + "linked") != linked:
@@ -90,15 +91,9 @@ if proj is None:
 
     @st.fragment(run_every=1.0)
     def wait_for_map() -> None:
-        status = runner.status(job_id)
-        if status is None:
-            return
-        if status.state == "done":
-            st.rerun(scope="app")
-        if ui.job_progress_ui(status, key=P + "stop"):
-            runner.stop(job_id)
+        status = ui.follow_job(job_id, key=P + "stop")
         partial = runner.job_dir(job_id) / "partial.npy"
-        if status.active and partial.is_file():
+        if status and status.active and partial.is_file():
             try:
                 emb = np.load(partial, allow_pickle=False)
                 st.caption("The layout as t-SNE optimises it:")

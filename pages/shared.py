@@ -37,7 +37,7 @@ m1, m2 = model.config.modalities
 label_mode = model.config.second == "label"
 names = pair.class_names
 names2 = names if model.config.second != "image" else ui.cached_dataset(pair.partner.name).class_names  # the second modality's classes
-stamp = cur.entry.path.stat().st_mtime_ns
+stamp = cur.mtime_ns
 
 
 @st.cache_data(max_entries=8, show_spinner="Encoding both modalities…")
@@ -176,7 +176,7 @@ with cmp_tab:
         def compare() -> None:
             rows = []
             for label, jid in jobs.items():
-                s = runner.status(jid)
+                s = ui.follow_job(jid, key=P + "cmp_" + jid, rerun_on_result=False, panel=False)
                 ck = (s.extra or {}).get("checkpoint") if s else None
                 row = {"variant": label, "state": s.state if s else "?"}
                 if s and s.state == "done" and ck:

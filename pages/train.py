@@ -9,6 +9,7 @@ import torch
 from explorer import ui
 from explorer.analysis.anchors import anchor_names
 from explorer.analysis.generate import prior_samples
+from explorer.catalog import checkpoint_name
 from explorer.errors import ExplorerError
 from explorer.figures.mapview import class_scatter
 from explorer.figures.trainview import curves_figure, read_run
@@ -103,10 +104,10 @@ def finished_ui(status, job_id: str) -> None:
     ckpt = (status.extra or {}).get("checkpoint")
     if not ckpt:
         return
-    name = ckpt.rsplit("/", 1)[-1].removesuffix(".safetensors")
+    name = checkpoint_name(ckpt)
     c1, c2 = st.columns([1, 1])
     if c1.button(f"Explore {name}", icon=":material/visibility:", key=f"{P}use_{job_id}"):
-        st.session_state["sidebar_pending_model"] = name
+        ui.open_model(name)
         st.rerun()
     # The bytes themselves, not a deferred callable: the 1.5 s refresh re-registers the same content
     # under the same URL, where a deferred file could vanish between the refresh and the click.
@@ -125,16 +126,11 @@ if job_id:
     # costliest thing here for a browser to redraw) every 3 s. Each rerun costs every open tab.
     @st.fragment(run_every=1.5)
     def live() -> None:
-        status = runner.status(job_id)
+        status = ui.follow_job(job_id, key=P + "stop")  # once it ends, a full rerun refreshes the sidebar's picker
         if status is None:
             st.warning("This run's files are gone.")
             return
-        if ui.job_progress_ui(status, key=P + "stop"):
-            runner.stop(job_id)
-        if status.state == "done" or (status.state == "stopped" and status.extra and status.extra.get("checkpoint")):
-            if st.session_state.get(P + "announced") != job_id:  # once: a full rerun refreshes the sidebar's picker
-                st.session_state[P + "announced"] = job_id
-                st.rerun(scope="app")
+        if ui.has_result(status):
             st.success(f"Finished: {status.message}. The model is now in the sidebar's picker for every page.")
             finished_ui(status, job_id)
         by = st.radio("Curves by", ["step", "epoch"], horizontal=True, key=P + "by")
@@ -163,11 +159,9 @@ if group:
         for col, (label, jid) in zip(cols, group["jobs"].items()):
             with col:
                 st.markdown(f"**{label}**")
-                status = runner.status(jid) if jid else None
+                status = ui.follow_job(jid, key=f"{P}stop_{jid}", stoppable=False, rerun_on_result=False) if jid else None
                 if status is None:
                     continue
-                if status.active or status.state == "failed":
-                    ui.job_progress_ui(status, key=f"{P}stop_{jid}", stoppable=False)
                 snapshot_ui(jid, ds_names, height=300, title=" ")
                 hist = read_run(runner.job_dir(jid)).history
                 if hist:

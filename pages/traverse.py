@@ -26,7 +26,7 @@ CODE, REV, STRENGTH, SIG, LIVE = P + "code", P + "rev", P + "strength", P + "sig
 ui.page_header("Traverse the latent space")
 cur = ui.current()
 model, split = cur.model, cur.dataset.test
-path, stamp = str(cur.entry.path), cur.entry.path.stat().st_mtime_ns
+path, stamp = str(cur.entry.path), cur.mtime_ns
 order, kl = ui.cached_dims_by_kl(path, stamp, cur.dataset.name)
 zdim, prior = model.latent_dim, has_prior(model)
 ckpt = ui.checkpoint_hash(path, stamp)

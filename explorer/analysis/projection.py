@@ -204,6 +204,25 @@ def _umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarr
     return reducer.fit_transform(codes).astype(np.float32), reducer
 
 
+def warm_up(seed: int = 0) -> float:
+    """Import UMAP and openTSNE and compile UMAP's numba code on a tiny fit; returns seconds.
+
+    Workers run this once at start (explorer.cluster), so a user's first UMAP pays neither the
+    imports nor numba's compilation (tens of seconds on a small machine).
+    """
+    t0 = time.perf_counter()
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
+    import openTSNE  # noqa: F401
+    import umap
+
+    codes = np.random.default_rng(seed).normal(size=(300, 4)).astype(np.float32)  # (300, z)
+    reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=seed, n_jobs=1)
+    emb = reducer.fit_transform(codes)
+    reducer.transform(codes[:20])
+    reducer.inverse_transform(emb[:4])
+    return time.perf_counter() - t0
+
+
 def quality(
     codes: np.ndarray, emb: np.ndarray, labels: np.ndarray, seed: int = 0, n_max: int = 2000
 ) -> dict[str, float]:
@@ -273,20 +292,32 @@ def compute_projection(
                       terms["kl"].numpy(), np.asarray(prior, np.float32), meta=meta, **extra)  # fmt: skip
 
 
+def compute_from_bytes(data: bytes, name: str, dataset: str, p: ProjectionParams, **kw: Any) -> tuple[str, Projection]:
+    """Load a checkpoint from its bytes and compute its map: (cache key, projection). Needs no app disk."""
+    from explorer.checkpoint import content_hash, model_from_bytes
+    from explorer.data import load_dataset
+
+    key = cache_key(content_hash(data), dataset, p)
+    model, _ = model_from_bytes(data, Path(name).name)
+    ds = load_dataset(dataset)
+    if model.needs_dataset:
+        model.attach(ds)
+    proj = compute_projection(model, ds, p, **kw)
+    proj.meta.update({"checkpoint": name, "dataset": dataset, "key": key})
+    return key, proj
+
+
 def get_or_compute(
     checkpoint: Path, dataset: str, p: ProjectionParams, n_jobs: int = 1, **kw: Any
 ) -> tuple[Projection, bool]:
-    """The map from the cache, or computed and cached: (projection, was_cached)."""
-    from explorer.checkpoint import content_hash, load_for_use
-    from explorer.data import load_dataset
+    """The map from the cache, or computed here and cached: (projection, was_cached)."""
+    from explorer.checkpoint import _read_file, content_hash
 
-    key = cache_key(content_hash(Path(checkpoint).read_bytes()), dataset, p)
-    cached = load_cached(key)
+    data = _read_file(checkpoint)  # the same size and existence checks as loading
+    cached = load_cached(cache_key(content_hash(data), dataset, p))
     if cached is not None:
         return cached, True
-    model, meta = load_for_use(checkpoint)
-    proj = compute_projection(model, load_dataset(dataset), p, n_jobs=n_jobs, **kw)
-    proj.meta.update({"checkpoint": str(checkpoint), "dataset": dataset, "key": key})
+    key, proj = compute_from_bytes(data, str(checkpoint), dataset, p, n_jobs=n_jobs, **kw)
     save_cached(key, proj)
     return proj, False
 
@@ -301,14 +332,19 @@ def warm_start(submit: Callable[..., Any], checkpoint: Path, dataset: str, ckpt_
             submit("projection", params, f"map-{key}", background=True)
 
 
-def projection_job(params: dict[str, Any], rep: Any) -> None:
-    """Worker entry: compute one map, streaming t-SNE layouts to ``partial.npy``."""
+def projection_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) -> dict[str, bytes]:
+    """Worker entry: compute one map, publishing t-SNE layouts as ``partial.npy``; returns the cache files."""
     p = ProjectionParams.from_dict(params["projection"])
 
     def partial(emb: np.ndarray) -> None:
         buf = io.BytesIO()
         np.save(buf, emb)
-        atomic_write_bytes(rep.dir / "partial.npy", buf.getvalue())
+        rep.put("partial.npy", buf.getvalue())
 
-    get_or_compute(Path(params["checkpoint"]), params["dataset"], p, n_jobs=max(1, (os.cpu_count() or 2) - 1),
-                   progress=lambda f, m: rep.progress(f, m), partial=partial, should_stop=rep.should_stop)  # fmt: skip
+    key, proj = compute_from_bytes(blobs["checkpoint"], params["checkpoint"], params["dataset"], p, n_jobs=1,
+                                   progress=lambda f, m: rep.progress(f, m), partial=partial,
+                                   should_stop=rep.should_stop)  # fmt: skip
+    if rep.should_stop(fresh=True):  # a stopped t-SNE returns its unfinished layout: not a map to cache
+        return {}
+    rel = cache_dir().relative_to(home_dir())
+    return {f"{rel}/{key}.npz": proj.to_npz(), f"{rel}/{key}.json": json.dumps(proj.meta).encode()}

@@ -1,13 +1,15 @@
 """Training as a background job: the worker side of the live-training page.
 
-Writes into the job folder, atomically: ``curves.json`` (per-step terms, throttled),
-``epoch_NNN.npz`` (a latent map of a fixed test subset and 8 reconstructions) and, when the
-run ends or is stopped after an epoch, the checkpoint in ``runs/``.
+Publishes, through the job's reporter (the app mirrors them into the job folder):
+``curves.json`` (per-step terms, throttled), ``history.json`` and ``epoch_NNN.npz`` (a latent map
+of a fixed test subset and 8 reconstructions). When the run ends, or is stopped after an epoch,
+it returns the checkpoint's bytes for the app to write into ``runs/``; the worker keeps nothing.
 """
 
 from __future__ import annotations
 
 import io
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from explorer.analysis.projection import pca
 from explorer.catalog import runs_dir
 from explorer.data import Dataset
 from explorer.models import BaseVAE
-from explorer.storage import atomic_write_bytes, atomic_write_json
+from explorer.storage import home_dir
 from explorer.training.pipeline import RunSpec, train_run
 from explorer.training.train import Progress, TrainSettings
 
@@ -65,33 +67,35 @@ def epoch_snapshot(model: BaseVAE, ds: Dataset) -> dict[str, np.ndarray]:
     }
 
 
-def train_job(params: dict[str, Any], rep: Any) -> None:
-    """Worker entry for the ``train`` job kind."""
+def train_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) -> dict[str, bytes]:
+    """Worker entry for the ``train`` job kind: {"runs/NAME.safetensors": checkpoint bytes}."""
     spec = spec_from_dict(params["spec"])
-    out = runs_dir() / f"{params['name']}.safetensors"
+    rel = f"{runs_dir().relative_to(home_dir())}/{params['name']}.safetensors"
     curves: dict[str, list[float]] = {"step": []}
     last_write = 0.0
 
     def on_epoch(model: BaseVAE, ds: Dataset, p: Progress) -> None:
         buf = io.BytesIO()
         np.savez(buf, **epoch_snapshot(model, ds))
-        atomic_write_bytes(rep.dir / f"epoch_{p.epoch:03d}.npz", buf.getvalue())
-        atomic_write_json(rep.dir / "history.json", p.history)
+        rep.put(f"epoch_{p.epoch:03d}.npz", buf.getvalue(), once=True)
+        rep.put_json("history.json", p.history)
 
-    for p in train_run(spec, out, should_stop=rep.should_stop, on_epoch=on_epoch,
-                       extra_meta={"name": params["name"], "trained_in": "app"}, exclusive=True):  # fmt: skip
-        if p.event == "step":
-            curves["step"].append(p.step)
-            for k, v in p.metrics.items():
-                curves.setdefault(k, []).append(round(v, 3))
-            if time.time() - last_write > 1.0:
-                atomic_write_json(rep.dir / "curves.json", curves)
-                last_write = time.time()
-            rep.progress(p.fraction, f"epoch {p.epoch + 1}/{spec.settings.epochs} · loss {p.metrics['total']:.1f}")
-        elif p.event == "epoch":
-            rep.progress(p.fraction, f"epoch {p.epoch}/{spec.settings.epochs} done · test −ELBO {p.metrics['test_elbo']:.1f}",
-                         force=True, epochs_done=p.epoch)  # fmt: skip
-        elif p.event == "saved":
-            atomic_write_json(rep.dir / "curves.json", curves)
-            saved = Path(p.checkpoint or out)  # two runs given one name get distinct files
-            rep.progress(1.0, f"saved {saved.name}", force=True, checkpoint=str(saved), stopped_early=p.stopped)
+    with tempfile.TemporaryDirectory(prefix="explorer-train-") as tmp:
+        out = Path(tmp) / "run.safetensors"
+        for p in train_run(spec, out, should_stop=rep.should_stop, on_epoch=on_epoch,
+                           extra_meta={"name": params["name"], "trained_in": "app"}):  # fmt: skip
+            if p.event == "step":
+                curves["step"].append(p.step)
+                for k, v in p.metrics.items():
+                    curves.setdefault(k, []).append(round(v, 3))
+                if time.time() - last_write > 1.0:
+                    rep.put_json("curves.json", curves)
+                    last_write = time.time()
+                rep.progress(p.fraction, f"epoch {p.epoch + 1}/{spec.settings.epochs} · loss {p.metrics['total']:.1f}")
+            elif p.event == "epoch":
+                rep.progress(p.fraction, f"epoch {p.epoch}/{spec.settings.epochs} done · test −ELBO {p.metrics['test_elbo']:.1f}",
+                             force=True, epochs_done=p.epoch)  # fmt: skip
+            elif p.event == "saved":
+                rep.put_json("curves.json", curves)
+                rep.progress(1.0, f"saved {Path(rel).name}", force=True, stopped_early=p.stopped)
+        return {rel: out.read_bytes()}

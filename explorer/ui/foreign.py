@@ -7,9 +7,9 @@ import streamlit as st
 from explorer.catalog import Entry
 from explorer.data import DATASET_NAMES
 from explorer.errors import ExplorerError
+from explorer.ui.state import PENDING_MODEL
 
 P = "sidebar_onnx_"  # session-state prefix owned by this module
-PENDING_KEY = "sidebar_pending_model"  # owned by explorer.ui.sidebar: the model to select on the next run
 TRUSTED_SOURCE = "trusted code"
 SCORE_LIMIT = 1000  # test images scored at import: bounded work in the script thread
 
@@ -62,7 +62,7 @@ def onnx_upload_ui(taken: set[str]) -> None:
         if st.button("Import", key=P + "go", icon=":material/upload:"):
             try:
                 with st.spinner("Validating and probing…"):
-                    st.session_state[PENDING_KEY] = _import(taken)
+                    st.session_state[PENDING_MODEL] = _import(taken)  # the sidebar selects it next run
                 st.session_state.pop(P + "error", None)
                 st.session_state[P + "gen"] = gen + 1
                 st.rerun()

@@ -1,23 +1,32 @@
-"""Background-job widgets: the process-wide job runner and a progress panel."""
+"""Background-job widgets: the process-wide job runner, a progress panel, and the poll-progress-stop-rerun loop."""
 
 from __future__ import annotations
+
+import threading
 
 import streamlit as st
 
 from explorer.jobs import JobRunner, JobStatus
 
+ENDED_KEY = "jobs_rerun_after"  # + panel key -> the job id whose end already triggered a full rerun
+
 
 @st.cache_resource
 def job_runner() -> JobRunner:
-    """One runner per server process, shared by every session. Warms the default maps on creation."""
+    """One runner per server process, shared by every session. Warms the default maps on creation.
+
+    The warm-ups' first submit starts the LocalCluster (or connects to $EXPLORER_SCHEDULER),
+    once per server process, in a background thread.
+    """
     from explorer.analysis.projection import warm_start
     from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
     from explorer.checkpoint import content_hash, read_metadata
 
     runner = JobRunner()
     default = shipped_dir() / f"{DEFAULT_CHECKPOINT}.safetensors"
-    if default.is_file():
-        warm_start(runner.submit, default, read_metadata(default)["dataset"], content_hash(default.read_bytes()))
+    if default.is_file():  # from a thread: starting the cluster must not hold up the first page
+        args = (runner.submit, default, read_metadata(default)["dataset"], content_hash(default.read_bytes()))
+        threading.Thread(target=warm_start, args=args, name="warm-start", daemon=True).start()
     return runner
 
 
@@ -36,3 +45,31 @@ def job_progress_ui(status: JobStatus, key: str, stoppable: bool = True) -> bool
     if stoppable and status.active:
         return st.button("Stop", key=key, icon=":material/stop:")
     return False
+
+
+def has_result(status: JobStatus) -> bool:
+    """Done, or stopped with something kept (a training's last completed epoch)."""
+    return status.state == "done" or (status.state == "stopped" and bool((status.extra or {}).get("checkpoint")))
+
+
+def follow_job(job_id: str, key: str, stoppable: bool = True, rerun_on_result: bool = True,
+               panel: bool = True) -> JobStatus | None:  # fmt: skip
+    """Poll -> progress -> stop -> rerun, for a page's ``st.fragment(run_every=...)``.
+
+    Shows the job's panel (unless ``panel`` is False, or only while it runs when ``stoppable``
+    is False), stops it when asked, and reruns the whole app once when it ends with a result,
+    so the page (and the sidebar's model picker) pick it up. Returns the status, or None.
+    """
+    runner = job_runner()
+    status = runner.status(job_id)
+    if status is None:
+        return None
+    if panel and (stoppable or status.active or status.state == "failed"):
+        if job_progress_ui(status, key=key, stoppable=stoppable):
+            runner.stop(job_id)
+            status = runner.status(job_id) or status
+    run = f"{job_id}@{status.created}"  # this run of the job: a map recomputed later under its id reruns again
+    if rerun_on_result and has_result(status) and st.session_state.get(ENDED_KEY + key) != run:
+        st.session_state[ENDED_KEY + key] = run
+        st.rerun(scope="app")
+    return status

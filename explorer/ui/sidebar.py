@@ -27,6 +27,7 @@ from explorer.storage import sweep_stale_tmp
 from explorer.ui.foreign import default_entry, onnx_upload_ui
 from explorer.ui.navigation import PIXELATED_CSS
 from explorer.ui.resources import cached_dataset, cached_model
+from explorer.ui.state import PENDING_MODEL
 
 __all__ = ["Current", "current", "save_upload", "sidebar_ui"]  # save_upload lives in explorer.catalog
 
@@ -37,6 +38,9 @@ UPLOAD_KEY = "sidebar_upload"
 OWNER_KEY = "sidebar_owner"  # this browser session's token: its uploads are "mine"
 SHOW_KEY = "sidebar_show"
 SHOW_ALL, SHOW_MINE = "everyone's", "mine"
+UPLOAD_DONE_KEY = "sidebar_upload_done"
+UPLOAD_ERROR_KEY = "sidebar_upload_error"
+LINKED_KEY = "sidebar_linked_model"  # the ?model= link already applied, so the picker stays free after it
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ class Current:
     model: BaseVAE
     meta: dict
     dataset: Dataset
+    mtime_ns: int  # the checkpoint file's, for cache keys that must change when the file does
+
+
+def open_model(name: str) -> None:
+    """Select the checkpoint ``name`` in the sidebar on the next run (call st.rerun after)."""
+    st.session_state[PENDING_MODEL] = name
 
 
 @st.cache_resource(show_spinner=False)
@@ -66,16 +76,16 @@ def _upload_ui(entries: dict[str, Entry]) -> None:
         st.caption(f"A Latent Explorer `.safetensors` file, up to {MAX_FILE_BYTES // 2**20} MB. Pickles are refused. "
                    "Uploads are shared with everyone using this server.")  # fmt: skip
         up = st.file_uploader("Checkpoint file", key=UPLOAD_KEY, label_visibility="collapsed")
-        if up is not None and st.session_state.get("sidebar_upload_done") != up.file_id:
-            st.session_state["sidebar_upload_done"] = up.file_id
+        if up is not None and st.session_state.get(UPLOAD_DONE_KEY) != up.file_id:
+            st.session_state[UPLOAD_DONE_KEY] = up.file_id
             try:
                 if up.size > MAX_FILE_BYTES:  # checked before reading it into memory
                     raise ExplorerError(f"{up.name} is {up.size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-                st.session_state["sidebar_pending_model"] = save_upload(up.name, up.getvalue(), _owner())
+                open_model(save_upload(up.name, up.getvalue(), _owner()))
                 st.rerun()
             except ExplorerError as exc:
-                st.session_state["sidebar_upload_error"] = str(exc)
-        if err := st.session_state.get("sidebar_upload_error"):
+                st.session_state[UPLOAD_ERROR_KEY] = str(exc)
+        if err := st.session_state.get(UPLOAD_ERROR_KEY):
             st.error(f"Upload refused: {err}")
         mine = [e for e in entries.values() if e.source == "uploaded" and _owner() in upload_owners(e.path)]
         if mine:
@@ -87,7 +97,7 @@ def _upload_ui(entries: dict[str, Entry]) -> None:
                 try:
                     delete_upload(e.name, _owner())
                 except ExplorerError as exc:
-                    st.session_state["sidebar_upload_error"] = str(exc)
+                    st.session_state[UPLOAD_ERROR_KEY] = str(exc)
                 st.rerun()
 
 
@@ -113,17 +123,17 @@ def sidebar_ui() -> None:
             _upload_ui(all_entries)
             onnx_upload_ui(set())
             return
-        pending = st.session_state.pop("sidebar_pending_model", None)
+        pending = st.session_state.pop(PENDING_MODEL, None)
         if pending in all_entries:
             st.session_state[MODEL_KEY] = pending
-            st.session_state.pop("sidebar_upload_error", None)
+            st.session_state.pop(UPLOAD_ERROR_KEY, None)
             st.session_state[SHOW_KEY] = SHOW_ALL  # a model just chosen elsewhere must be in the list
         if any(e.source == "uploaded" for e in good):
             st.radio("Uploads shown", [SHOW_ALL, SHOW_MINE], horizontal=True, key=SHOW_KEY)
         entries = _visible(all_entries)
         linked = st.query_params.get("model")  # a link that presets the model (/learn's "explore" links)
-        if linked in entries and st.session_state.get("sidebar_linked_model") != linked:
-            st.session_state[MODEL_KEY] = st.session_state["sidebar_linked_model"] = linked
+        if linked in entries and st.session_state.get(LINKED_KEY) != linked:
+            st.session_state[MODEL_KEY] = st.session_state[LINKED_KEY] = linked
         if st.session_state.get(MODEL_KEY) not in entries:
             st.session_state[MODEL_KEY] = default_entry(entries) or (
                 DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries)))
@@ -154,8 +164,9 @@ def current() -> Current:
         st.info("Pick or upload a model in the sidebar to begin.")
         st.stop()
     entry = entries[name]
+    mtime_ns = entry.path.stat().st_mtime_ns
     try:
-        model, meta = cached_model(str(entry.path), entry.path.stat().st_mtime_ns)
+        model, meta = cached_model(str(entry.path), mtime_ns)
     except (ExplorerError, OSError) as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
@@ -183,4 +194,4 @@ def current() -> Current:
     if dataset.in_shape != model.config.in_shape:
         st.error(f"{entry.name} takes images {model.config.in_shape}, but {dataset.name} has {dataset.in_shape}.")
         st.stop()
-    return Current(entry, model, meta, dataset)
+    return Current(entry, model, meta, dataset, mtime_ns)
