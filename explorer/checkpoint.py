@@ -311,8 +311,45 @@ def model_from_bytes(data: bytes, name: str = "checkpoint", device: torch.device
     return model.to(device), meta
 
 
+def model_blobs(path: str | Path) -> dict[str, bytes]:
+    """A model's files as bytes, checked as loading checks them: what a job ships to a worker.
+
+    A checkpoint is ``{"checkpoint": bytes}``; an imported model (its ``.json`` sidecar) is its sidecar
+    and files (explorer.foreign). ``blobs_hash`` of it keys the caches of everything derived from the model.
+    """
+    if Path(path).suffix == ".json":
+        from explorer.foreign.store import foreign_blobs
+
+        return foreign_blobs(path)
+    return {"checkpoint": _read_file(path)}
+
+
+def blobs_hash(blobs: dict[str, bytes]) -> str:
+    """``content_hash`` of the file that names the model (a sidecar holds its files' sha256)."""
+    from explorer.foreign.store import SIDECAR
+
+    return content_hash(blobs["checkpoint"] if "checkpoint" in blobs else blobs[SIDECAR])
+
+
+def model_from_blobs(blobs: dict[str, bytes], name: str, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
+    """``model_from_bytes`` for ``model_blobs``: a checkpoint or an imported model, from bytes alone."""
+    if "checkpoint" in blobs:
+        return model_from_bytes(blobs["checkpoint"], name, device)
+    from explorer.foreign.store import load_foreign_blobs
+
+    return load_foreign_blobs(blobs, name)
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
-    """Load a checkpoint file: (model in eval mode on ``device``, metadata)."""
+    """Load a checkpoint file: (model in eval mode on ``device``, metadata).
+
+    An imported model's sidecar (``.json``, see explorer.foreign) loads that model, checked whole
+    (both files' hashes, a probe batch); it runs with onnxruntime or the user's code, on its own device.
+    """
+    if Path(path).suffix == ".json":
+        from explorer.foreign.store import load_foreign
+
+        return load_foreign(path)
     return model_from_bytes(_read_file(path), Path(path).name, device)
 
 
@@ -327,17 +364,11 @@ def check_dataset_fits(model: BaseVAE, dataset: Any, name: str = "checkpoint") -
 
 
 def load_for_use(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:
-    """``load_checkpoint``, then check it against its dataset and attach that for models whose loss needs it.
-
-    An imported model's sidecar (``.json``, see explorer.foreign) loads that model instead; it runs
-    with onnxruntime or the user's own code, on its own device.
-    """
+    """``load_checkpoint``, then check it against its dataset and attach that for models whose loss needs it."""
     from explorer.data import load_dataset
 
-    if Path(path).suffix == ".json":
-        from explorer.foreign.store import load_foreign
-
-        return load_foreign(path)
+    if Path(path).suffix == ".json":  # an imported model: checked against its dataset at import
+        return load_checkpoint(path, device)
 
     name = Path(path).name
     model, meta = load_checkpoint(path, device)

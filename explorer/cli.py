@@ -158,7 +158,8 @@ def _summary(path: Path, model, meta: dict) -> str:
     anchors = ", ".join(meta.get("anchors") or []) or "none"
     lines = [
         f"{path.name}: {meta['model']}, z={meta['latent_dim']}, images {tuple(meta['config'].get('in_shape', ()))}, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters (all tensors checked)",
+        + ("imported: its files checked by their hashes and a probe batch" if "foreign" in meta else
+           f"{sum(p.numel() for p in model.parameters()):,} parameters (all tensors checked)"),
         f"  dataset   {meta['dataset']} ({meta['split']})",
         "  config    " + " ".join(f"{k}={v}" for k, v in cfg.items()),
         f"  anchors   {anchors}",
@@ -230,9 +231,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if _scheduler(args):  # on the cluster: the job returns the map, written to this machine's cache
         from explorer.analysis.projection import cache_key, load_cached
-        from explorer.checkpoint import content_hash
+        from explorer.checkpoint import blobs_hash, model_blobs
 
-        key = cache_key(content_hash(path.read_bytes()), dataset, p)
+        key = cache_key(blobs_hash(model_blobs(path)), dataset, p)
         proj, cached = load_cached(key), True
         if proj is None:
             _run_on_cluster(args, "projection", {"checkpoint": str(path), "dataset": dataset, "projection": p.to_dict()})

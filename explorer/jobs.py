@@ -228,8 +228,10 @@ class JobRunner:
                 else:
                     return job_id
             blobs = dict(blobs or {})
-            if "checkpoint" in params and "checkpoint" not in blobs:
-                blobs["checkpoint"] = Path(params["checkpoint"]).read_bytes()
+            if "checkpoint" in params and not blobs:
+                from explorer.checkpoint import model_blobs
+
+                blobs = model_blobs(params["checkpoint"])  # a checkpoint, or an imported model's files
             d = self.job_dir(job_id)
             atomic_write_json(d / "spec.json", {"kind": kind, "params": params})
             for f in d.glob("*"):  # artifacts of an earlier attempt

@@ -96,6 +96,8 @@ def test_exported_pair_through_the_whole_cli(pair, capsys, tmp_path):
     assert "outside" in {e.name for e in list_checkpoints()}
 
     rc, out, _ = cli(capsys, "info", "outside")
+    assert rc == 0 and "imported" in out and "checked by their hashes and a probe batch" in out
+    rc, out, _ = cli(capsys, "info", "--json", "outside")
     meta = json.loads(out)
     assert rc == 0 and meta["model"] == "onnx" and meta["latent_dim"] == Z and meta["dataset"] == "mnist"
 
@@ -140,7 +142,7 @@ def test_a_name_beats_a_folder_of_the_same_name(pair, capsys, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bench").mkdir()  # as the repo's bench/ folder is, when run from the repo root
     assert cli(capsys, *import_args(enc_path, dec_path, "--name", "bench", "--decoder-output", "logits"))[0] == 0
-    rc, out, err = cli(capsys, "info", "bench")
+    rc, out, err = cli(capsys, "info", "--json", "bench")
     assert rc == 0 and json.loads(out)["model"] == "onnx", err
 
 
@@ -407,7 +409,7 @@ def test_sidebar_imports_a_pair_and_refuses_a_hostile_one(pair, tmp_path):
         page.goto(url)
         wait_idle(page)
         import_pair(page, enc_path, dec_path, "from-the-sidebar", logits=True)
-        page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('onnx · z=2')")
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('onnx · z=2')", timeout=120_000)
         assert "from-the-sidebar" in {e.name for e in list_checkpoints()}
         assert not exceptions(page)
         import_pair(page, enc_path, bad, "evil", logits=False)

@@ -73,3 +73,31 @@ def test_browser_decodes_an_imported_onnx_model_like_onnxruntime(tmp_path):
         page.set_content("<html><body></body></html>")
         page.add_script_tag(content=KERNELS)
         assert browser_vs_torch(page, model) <= 1e-4
+
+
+@pytest.mark.slow
+def test_an_imported_model_is_mapped_by_a_worker_that_gets_its_files_as_bytes(tmp_path, monkeypatch):
+    """Jobs ship a model's files to the worker: for an imported pair, its sidecar and both ONNX files."""
+    from explorer import cluster
+    from explorer.analysis.projection import ProjectionParams, cache_key, load_cached
+    from explorer.checkpoint import blobs_hash, model_blobs
+    from explorer.foreign.store import import_onnx
+    from explorer.jobs import JobRunner
+
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path / "home"))
+    enc = export(TinyEncoder(), torch.rand(3, 1, 28, 28), tmp_path / "enc.onnx", ["mu", "logvar"])
+    dec = export(TinyDecoder(), torch.randn(3, 2), tmp_path / "dec.onnx", ["x"])
+    sidecar = import_onnx(enc, dec, latent_dim=2, image_shape=(1, 28, 28), dataset="mnist", name="far",
+                          decoder_output="logits", taken=set())  # fmt: skip
+    blobs = model_blobs(sidecar)
+    assert set(blobs) == {"model.json", "encoder.onnx", "decoder.onnx"}
+    p = ProjectionParams(method="pca", limit=300)
+    runner = JobRunner(tmp_path / "jobs", client=cluster.get_client())
+    try:
+        job = runner.submit("projection", {"checkpoint": str(sidecar), "dataset": "mnist", "projection": p.to_dict()})
+        st = runner.wait(job, timeout=300)
+        assert st.state == "done", st
+        proj = load_cached(cache_key(blobs_hash(blobs), "mnist", p))
+        assert proj is not None and proj.embedding.shape == (300, 2)
+    finally:
+        cluster.shutdown()

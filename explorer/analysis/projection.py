@@ -292,13 +292,16 @@ def compute_projection(
                       terms["kl"].numpy(), np.asarray(prior, np.float32), meta=meta, **extra)  # fmt: skip
 
 
-def compute_from_bytes(data: bytes, name: str, dataset: str, p: ProjectionParams, **kw: Any) -> tuple[str, Projection]:
-    """Load a checkpoint from its bytes and compute its map: (cache key, projection). Needs no app disk."""
-    from explorer.checkpoint import content_hash, model_from_bytes
+def compute_from_blobs(
+    blobs: dict[str, bytes], name: str, dataset: str, p: ProjectionParams, **kw: Any
+) -> tuple[str, Projection]:
+    """Load a model from its files' bytes (``checkpoint.model_blobs``) and compute its map: (cache key,
+    projection). Needs no app disk."""
+    from explorer.checkpoint import blobs_hash, model_from_blobs
     from explorer.data import load_dataset
 
-    key = cache_key(content_hash(data), dataset, p)
-    model, _ = model_from_bytes(data, Path(name).name)
+    key = cache_key(blobs_hash(blobs), dataset, p)
+    model, _ = model_from_blobs(blobs, Path(name).name)
     ds = load_dataset(dataset)
     if model.needs_dataset:
         model.attach(ds)
@@ -311,13 +314,13 @@ def get_or_compute(
     checkpoint: Path, dataset: str, p: ProjectionParams, n_jobs: int = 1, **kw: Any
 ) -> tuple[Projection, bool]:
     """The map from the cache, or computed here and cached: (projection, was_cached)."""
-    from explorer.checkpoint import _read_file, content_hash
+    from explorer.checkpoint import blobs_hash, model_blobs
 
-    data = _read_file(checkpoint)  # the same size and existence checks as loading
-    cached = load_cached(cache_key(content_hash(data), dataset, p))
+    blobs = model_blobs(checkpoint)  # the same size and existence checks as loading
+    cached = load_cached(cache_key(blobs_hash(blobs), dataset, p))
     if cached is not None:
         return cached, True
-    key, proj = compute_from_bytes(data, str(checkpoint), dataset, p, n_jobs=n_jobs, **kw)
+    key, proj = compute_from_blobs(blobs, str(checkpoint), dataset, p, n_jobs=n_jobs, **kw)
     save_cached(key, proj)
     return proj, False
 
@@ -341,7 +344,7 @@ def projection_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) ->
         np.save(buf, emb)
         rep.put("partial.npy", buf.getvalue())
 
-    key, proj = compute_from_bytes(blobs["checkpoint"], params["checkpoint"], params["dataset"], p, n_jobs=1,
+    key, proj = compute_from_blobs(blobs, params["checkpoint"], params["dataset"], p, n_jobs=1,
                                    progress=lambda f, m: rep.progress(f, m), partial=partial,
                                    should_stop=rep.should_stop)  # fmt: skip
     if rep.should_stop(fresh=True):  # a stopped t-SNE returns its unfinished layout: not a map to cache

@@ -57,14 +57,25 @@ def read_foreign_metadata(path: str | Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_SIDECAR_BYTES:
             raise CheckpointError(f"{path.name} is larger than {MAX_SIDECAR_BYTES // 1024} kB; not a model sidecar")
-        meta = json.loads(path.read_text("utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise CheckpointError(f"{path.name} is not a readable model sidecar ({type(exc).__name__})") from None
+    return parse_foreign_metadata(data, path.name)
+
+
+def parse_foreign_metadata(data: bytes, name: str = SIDECAR) -> dict[str, Any]:
+    """A sidecar's bytes as metadata, validated (size, JSON, fields, types)."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise CheckpointError(f"{name} is larger than {MAX_SIDECAR_BYTES // 1024} kB; not a model sidecar")
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{name} is not a readable model sidecar ({type(exc).__name__})") from None
     f = meta.get("foreign") if isinstance(meta, dict) else None
     if not isinstance(f, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a Latent Explorer model sidecar")
+        raise CheckpointError(f"{name} is not a Latent Explorer model sidecar")
     cfg = meta.get("config")
     ok = (isinstance(cfg, dict) and isinstance(cfg.get("in_shape"), list) and len(cfg["in_shape"]) == 3
           and all(isinstance(s, int) and s > 0 for s in cfg["in_shape"]) and isinstance(meta.get("latent_dim"), int)
@@ -73,7 +84,7 @@ def read_foreign_metadata(path: str | Path) -> dict[str, Any]:
         ok = ok and f.get("encoder_outputs") in ("mu,logvar", "mu") and f.get("decoder_output") in ("probabilities", "logits")
         ok = ok and all(isinstance(f.get(k), str) and len(f[k]) == 64 for k in ("encoder_sha256", "decoder_sha256"))
     if not ok:
-        raise CheckpointError(f"{path.name}: sidecar fields are missing or malformed")
+        raise CheckpointError(f"{name}: sidecar fields are missing or malformed")
     return meta
 
 
@@ -92,17 +103,37 @@ def _read_onnx(folder: Path, fname: str, sha: str) -> bytes:
     return data
 
 
-def load_foreign(path: str | Path) -> tuple[ForeignVAE, dict[str, Any]]:
-    """Load an imported ONNX pair or the trusted adapter from its sidecar: (model in eval mode, metadata)."""
+def foreign_blobs(path: str | Path) -> dict[str, bytes]:
+    """The files an imported model is made of (its sidecar, and an ONNX pair's two files, hash-checked).
+
+    This is what a job ships to a worker, which may not see this disk.
+    """
     path = Path(path)
     meta = read_foreign_metadata(path)
+    blobs = {SIDECAR: path.read_bytes()}
+    f = meta["foreign"]
+    if f["kind"] == "onnx":
+        blobs[ENCODER] = _read_onnx(path.parent, ENCODER, f["encoder_sha256"])
+        blobs[DECODER] = _read_onnx(path.parent, DECODER, f["decoder_sha256"])
+    return blobs
+
+
+def load_foreign(path: str | Path) -> tuple[ForeignVAE, dict[str, Any]]:
+    """Load an imported ONNX pair or the trusted adapter from its sidecar: (model in eval mode, metadata)."""
+    return load_foreign_blobs(foreign_blobs(path), Path(path).parent.name)
+
+
+def load_foreign_blobs(blobs: dict[str, bytes], name: str) -> tuple[ForeignVAE, dict[str, Any]]:
+    """``load_foreign`` from the files' bytes (``foreign_blobs``): nothing is read from disk."""
+    meta = parse_foreign_metadata(blobs[SIDECAR], f"{name}/{SIDECAR}")
     f = meta["foreign"]
     if f["kind"] == "onnx":
         from explorer.foreign.onnx_model import OnnxVAE
 
-        enc = _read_onnx(path.parent, ENCODER, f["encoder_sha256"])
-        dec = _read_onnx(path.parent, DECODER, f["decoder_sha256"])
-        model: ForeignVAE = OnnxVAE(enc, dec, meta["latent_dim"], tuple(meta["config"]["in_shape"]),
+        for fname, key in ((ENCODER, "encoder_sha256"), (DECODER, "decoder_sha256")):
+            if fname not in blobs or _sha(blobs[fname]) != f[key]:
+                raise CheckpointError(f"{name}/{fname} is missing or changed since it was imported (its sha256 differs)")
+        model: ForeignVAE = OnnxVAE(blobs[ENCODER], blobs[DECODER], meta["latent_dim"], tuple(meta["config"]["in_shape"]),
                                     f["encoder_outputs"], f["decoder_output"])  # fmt: skip
     else:
         from explorer.foreign.adapter import TRUSTED_ENV, build_adapter
@@ -112,7 +143,7 @@ def load_foreign(path: str | Path) -> tuple[ForeignVAE, dict[str, Any]]:
             raise CheckpointError(f"{meta['name']} is a trusted torch model: it loads only under `explorer serve --model {f.get('spec')}`")
         model = build_adapter(spec)
     if model.latent_dim != meta["latent_dim"] or list(model.config.in_shape) != meta["config"]["in_shape"]:
-        raise CheckpointError(f"{path.parent.name}: the model no longer matches its metadata (latent size or image shape)")
+        raise CheckpointError(f"{name}: the model no longer matches its metadata (latent size or image shape)")
     model.eval()
     return model, meta
 
