@@ -4,7 +4,8 @@ import streamlit as st
 
 from explorer import ui
 
-st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+# A file shipped in the package: a material-icon favicon would be fetched from a font CDN (the app runs offline).
+st.set_page_config(page_title="Latent Explorer", page_icon=str(ui.FAVICON), layout="wide")
 
 nav = st.navigation(
     [

@@ -162,7 +162,7 @@ ui.show_grid(grid, nrow=steps, scale=2, caption=f"Rows: z{', z'.join(map(str, or
 e1, e2, e3 = st.columns([2, 2, 3], vertical_alignment="bottom")
 e1.download_button("Grid as PNG", lambda: png_bytes(image_grid(grid, nrow=steps, scale=4)), "traversal.png",
                    "image/png", key=P + "png", icon=":material/download:")  # fmt: skip
-gif_dim = e3.selectbox("Dimension for the GIF", order, key=P + "gif_dim", format_func=lambda d: f"z{d}")
+gif_dim = e3.selectbox("Dimension for the GIF", order, key=f"{P}gif_dim_{ckpt}", format_func=lambda d: f"z{d}")
 e2.download_button("Sweep as GIF", lambda: gif_bytes(traversal_grid(model, z_now, [gif_dim], range_values(ranges[[gif_dim]], 24), y)),
                    f"z{gif_dim}-sweep.gif", "image/gif", key=P + "gif", icon=":material/animated_images:")  # fmt: skip
 

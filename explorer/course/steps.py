@@ -99,7 +99,7 @@ STEPS: tuple[Step, ...] = (
          "/arithmetic", {"model": Z16, "tab": "interpolation"}),
     Step("arithmetic", "Latent arithmetic",
          "Directions in a smooth latent space carry meaning. "
-         "The code of a minus the code of b, added to c, moves c the way b differs from a.",
+         "The code of a minus the code of b, added to c, moves c the way a differs from b.",
          r"z = \mu(a) - \mu(b) + \mu(c)",
          "Try a thick and a thin digit of the same class as a and b.",
          "/arithmetic", {"model": Z16}),

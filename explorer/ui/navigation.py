@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+
+FAVICON = Path(__file__).with_name("favicon.png")  # shipped in the package: no icon is fetched from a CDN
 
 PIXELATED_CSS = "<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>"
 
