@@ -48,17 +48,44 @@ def run(checkpoint: str = "mnist-caption-joint-vae", n: int = 32) -> list[tuple[
     rows = [("digit -> caption: class word", f"{i2c['class']:.1%}", "goal 90%", "-")]
     for a in (*ATTRIBUTES, "attributes"):
         what = "all attribute words" if a == "attributes" else f"{a} word"
-        rows.append((f"digit -> caption: {what}", f"{i2c[a]:.1%}", f"{base[a]:.1%} (class only)", f"{i2c[a] / base[a]:.2f}x"))
+        rows.append(
+            (f"digit -> caption: {what}", f"{i2c[a]:.1%}", f"{base[a]:.1%} (class only)", f"{i2c[a] / base[a]:.2f}x")
+        )
     rows += [
-        ("caption -> digit: class (CNN judge)", f"{c2i['class']:.1%}", f"{clf_acc:.1%} (judge on real digits)", f"{c2i['class'] / clf_acc:.2f}x"),
-        ("caption -> digit: thickness follows the word", f"{c2i['thickness']:.1%}", "33.3% (chance, 3 words)", f"{c2i['thickness'] * 3:.2f}x"),
-        ("caption -> digit: slant follows the word", f"{c2i['slant']:.1%}", "33.3% (chance, 3 words)", f"{c2i['slant'] * 3:.2f}x"),
-        ("caption -> digit: thick minus thin stroke", f"{c2i['thick_minus_thin']:+.2f} px", f"{real['thick']:+.2f} px (real test digits)",
-         f"{c2i['thick_minus_thin'] / real['thick']:.2f}x"),
-        ("caption -> digit: right- minus left-slanted shear", f"{c2i['right_minus_left']:+.2f}", f"{real['slant']:+.2f} (real test digits)",
-         f"{c2i['right_minus_left'] / real['slant']:.2f}x"),
-    ]  # fmt: skip
-    print(f"checkpoint {checkpoint}, {len(ds.test)} test digits, {n} digits per caption, {time.perf_counter() - t0:.0f} s")
+        (
+            "caption -> digit: class (CNN judge)",
+            f"{c2i['class']:.1%}",
+            f"{clf_acc:.1%} (judge on real digits)",
+            f"{c2i['class'] / clf_acc:.2f}x",
+        ),
+        (
+            "caption -> digit: thickness follows the word",
+            f"{c2i['thickness']:.1%}",
+            "33.3% (chance, 3 words)",
+            f"{c2i['thickness'] * 3:.2f}x",
+        ),
+        (
+            "caption -> digit: slant follows the word",
+            f"{c2i['slant']:.1%}",
+            "33.3% (chance, 3 words)",
+            f"{c2i['slant'] * 3:.2f}x",
+        ),
+        (
+            "caption -> digit: thick minus thin stroke",
+            f"{c2i['thick_minus_thin']:+.2f} px",
+            f"{real['thick']:+.2f} px (real test digits)",
+            f"{c2i['thick_minus_thin'] / real['thick']:.2f}x",
+        ),
+        (
+            "caption -> digit: right- minus left-slanted shear",
+            f"{c2i['right_minus_left']:+.2f}",
+            f"{real['slant']:+.2f} (real test digits)",
+            f"{c2i['right_minus_left'] / real['slant']:.2f}x",
+        ),
+    ]
+    print(
+        f"checkpoint {checkpoint}, {len(ds.test)} test digits, {n} digits per caption, {time.perf_counter() - t0:.0f} s"
+    )
     return rows
 
 

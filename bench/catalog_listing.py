@@ -54,7 +54,9 @@ def main() -> None:
     print(f"{a.n} uploads of {len(data) / 2**20:.0f} MB ({n} checkpoints listed in all)")
     print(f"reading every file whole (the listing before):  {before * 1000:7.1f} ms, {mb:.0f} MB read")
     print(f"header-only listing, first call:               {first * 1000:7.1f} ms")
-    print(f"header-only listing, cached (every rerun):     {cached * 1000:7.1f} ms   ({before / cached:,.0f}x less time)")
+    print(
+        f"header-only listing, cached (every rerun):     {cached * 1000:7.1f} ms   ({before / cached:,.0f}x less time)"
+    )
     for p in paths:
         p.unlink()
 

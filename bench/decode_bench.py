@@ -43,7 +43,12 @@ def run(device: str | None = None, batch: int = 1024) -> list[tuple[str, str, st
         cpu = images_per_second(model, torch.device("cpu"), batch)
         ours = images_per_second(model.to(dev), dev, batch) if dev.type != "cpu" else cpu
         rows.append(
-            (f"decode {batch} codes, {name} ({dev.type})", f"{ours:,.0f} img/s", f"{cpu:,.0f} img/s (CPU)", f"{ours / cpu:.1f}x")
+            (
+                f"decode {batch} codes, {name} ({dev.type})",
+                f"{ours:,.0f} img/s",
+                f"{cpu:,.0f} img/s (CPU)",
+                f"{ours / cpu:.1f}x",
+            )
         )
     return rows
 

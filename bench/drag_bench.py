@@ -50,14 +50,23 @@ def drag(page, slider, sent: list, server: str) -> dict:
             last = src
             time.sleep(max(0.0, t0 + i * SECONDS / MOVES - time.perf_counter()))
         during = len(sent) - n_sent
-        stats = page.evaluate("() => globalThis.__liveDecoder ? {frames: __liveDecoder.frames, ms: __liveDecoder.decodeMs} : null")
+        stats = page.evaluate(
+            "() => globalThis.__liveDecoder ? {frames: __liveDecoder.frames, ms: __liveDecoder.decodeMs} : null"
+        )
         page.mouse.up()
         wait_idle(page)
         page.wait_for_timeout(300)
-    out = {"shown": shown, "sent": during, "seconds": time.perf_counter() - t0, "server_cpu_ms": 1000 * cpu.seconds["server"]}
+    out = {
+        "shown": shown,
+        "sent": during,
+        "seconds": time.perf_counter() - t0,
+        "server_cpu_ms": 1000 * cpu.seconds["server"],
+    }
     if stats:
         ms = sorted(stats["ms"]) or [float("nan")]
-        out.update(frames=stats["frames"], median_ms=statistics.median(ms), p95_ms=ms[min(len(ms) - 1, int(0.95 * len(ms)))])
+        out.update(
+            frames=stats["frames"], median_ms=statistics.median(ms), p95_ms=ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+        )
     return out
 
 
@@ -103,12 +112,22 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     """Two rows per model: the drag (frames shown, messages sent) and the browser's decode cost."""
     ref, out = r["server"], []
     for name, d in r["live"].items():
-        out.append((f"drag 1 s, 60 moves ({name})",
-                    f"{d['shown']} frames shown, {d['sent']} ws msgs, server CPU {d['server_cpu_ms']:.0f} ms per drag",
-                    f"{ref['shown']} frames, {ref['sent']} msgs, {ref['server_cpu_ms']:.0f} ms (server decode)",
-                    "goal >= 30, 0"))  # fmt: skip
-        out.append((f"  browser decode per frame ({name})", f"median {d['median_ms']:.1f} ms, p95 {d['p95_ms']:.1f} ms",
-                    f"weights {r['payload'][name] / 2**20:.2f} MB, once", "-"))  # fmt: skip
+        out.append(
+            (
+                f"drag 1 s, 60 moves ({name})",
+                f"{d['shown']} frames shown, {d['sent']} ws msgs, server CPU {d['server_cpu_ms']:.0f} ms per drag",
+                f"{ref['shown']} frames, {ref['sent']} msgs, {ref['server_cpu_ms']:.0f} ms (server decode)",
+                "goal >= 30, 0",
+            )
+        )
+        out.append(
+            (
+                f"  browser decode per frame ({name})",
+                f"median {d['median_ms']:.1f} ms, p95 {d['p95_ms']:.1f} ms",
+                f"weights {r['payload'][name] / 2**20:.2f} MB, once",
+                "-",
+            )
+        )
     return out
 
 

@@ -128,8 +128,11 @@ async def _mouse_drag(page, moves: int = 20) -> None:
 async def _click_map(page, k: int) -> None:
     xy = await page.evaluate(PIXEL_JS, [str(k % 10), 1 + k])
     await page.mouse.click(xy[0], xy[1])
-    await page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
-                                 ".some(e => e.innerText === 'reconstruction')", timeout=30_000)  # fmt: skip
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
+        ".some(e => e.innerText === 'reconstruction')",
+        timeout=30_000,
+    )
     await _idle(page)
 
 
@@ -206,8 +209,9 @@ def _server(url: str | None) -> Iterator[tuple[str, Path | None]]:
         yield local, home
 
 
-async def run_async(n: int, rounds: int, train: bool, think: float = 1.0, ramp: float = 1.0,
-                    url: str | None = None) -> tuple[dict, list, str]:  # fmt: skip
+async def run_async(
+    n: int, rounds: int, train: bool, think: float = 1.0, ramp: float = 1.0, url: str | None = None
+) -> tuple[dict, list, str]:
     from playwright.async_api import async_playwright
 
     results: dict[str, list[float]] = {}
@@ -246,8 +250,14 @@ def _p(xs: list[float]) -> str:
     return f"p50 {1000 * statistics.median(xs):.0f} ms, p95 {pct(xs, 0.95):.0f} ms" if xs else "-"
 
 
-def run(n: int = 8, rounds: int = 6, think: float = 1.0, ramp: float = 1.0, url: str | None = None,
-        more: tuple[int, ...] = (16,)) -> tuple[list[tuple[str, str, str, str]], list[str]]:  # fmt: skip
+def run(
+    n: int = 8,
+    rounds: int = 6,
+    think: float = 1.0,
+    ramp: float = 1.0,
+    url: str | None = None,
+    more: tuple[int, ...] = (16,),
+) -> tuple[list[tuple[str, str, str, str]], list[str]]:
     """Rows for the table (server-side, then browser-side, per action and load), then the notes."""
     pace = {"think": think, "ramp": ramp, "url": url}
     single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
@@ -259,11 +269,15 @@ def run(n: int = 8, rounds: int = 6, think: float = 1.0, ramp: float = 1.0, url:
             for k, (many, _, _) in loads.items():
                 m = many.get(key, [])
                 ratio = f"{pct(m, 0.95) / pct(s, 0.95):.2f}x p95" if m and s else "-"
-                rows.append((f"load ({where}): {action}", f"{k} sessions + training: {_p(m)}", f"1 session: {_p(s)}", ratio))
+                rows.append(
+                    (f"load ({where}): {action}", f"{k} sessions + training: {_p(m)}", f"1 session: {_p(s)}", ratio)
+                )
     for k, (_, errs, _) in loads.items():
         rows.append(("load: errors", f"{len(errs)} with {k} sessions + training", f"{len(err1)} with 1 session", "-"))
-    notes = [f"think time {think:g} s, sessions {ramp:g} s apart, browsers at nice 19, app {url or 'on this machine'}",
-             f"1 session: {cpu1}"] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]  # fmt: skip
+    notes = [
+        f"think time {think:g} s, sessions {ramp:g} s apart, browsers at nice 19, app {url or 'on this machine'}",
+        f"1 session: {cpu1}",
+    ] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]
     return rows, notes + [f"error: {e}" for e in err1 + [e for _, errs, _ in loads.values() for e in errs]]
 
 

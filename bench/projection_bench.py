@@ -15,8 +15,10 @@ import time
 
 from _common import ROOT, print_table
 
-CKPTS = {"10k": (ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors", "mnist"),
-         "70k": (ROOT / "checkpoints" / "fashion-mnist-vae-conv-z16.safetensors", "fashion-mnist")}  # fmt: skip
+CKPTS = {
+    "10k": (ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors", "mnist"),
+    "70k": (ROOT / "checkpoints" / "fashion-mnist-vae-conv-z16.safetensors", "fashion-mnist"),
+}
 
 
 def time_method(size: str, method: str) -> tuple[float, float, object]:
@@ -42,8 +44,12 @@ def payload(size: str, proj) -> tuple[str, str, str, str]:
     t0 = time.perf_counter()
     fig = map_figure(proj, load_dataset(CKPTS[size][1]).class_names)
     n_json = len(fig.to_json())
-    return (f"map payload {size} ({len(proj.labels):,} points)", f"figure JSON {n_json / 2**20:.1f} MB, "
-            f"built in {time.perf_counter() - t0:.1f} s", f"cached .npz {len(proj.to_npz()) / 2**20:.1f} MB", "-")  # fmt: skip
+    return (
+        f"map payload {size} ({len(proj.labels):,} points)",
+        f"figure JSON {n_json / 2**20:.1f} MB, built in {time.perf_counter() - t0:.1f} s",
+        f"cached .npz {len(proj.to_npz()) / 2**20:.1f} MB",
+        "-",
+    )
 
 
 def time_sklearn(size: str) -> tuple[float, float]:
@@ -84,17 +90,21 @@ def run_warm() -> list[tuple[str, str, str, str]]:
     runner = JobRunner()
     assert runner.client is not None  # starts the LocalCluster and its workers
     start = time.perf_counter() - t0
-    first = _job_seconds(runner, ROOT / "checkpoints" / "mnist-vae-mlp-z2.safetensors", "mnist")  # the app's warm-up map
+    first = _job_seconds(
+        runner, ROOT / "checkpoints" / "mnist-vae-mlp-z2.safetensors", "mnist"
+    )  # the app's warm-up map
     z16 = ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors"
     small = _job_seconds(runner, z16, "mnist", split="all", limit=1000)
     big = _job_seconds(runner, z16, "mnist", split="all")
     from explorer.cluster import shutdown
 
     shutdown()
-    return [("cluster start (workers up)", f"{start:.1f} s", "-", "-"),
-            ("UMAP 1k, first job (warm-up map)", f"{first:.1f} s", "-", "-"),
-            ("UMAP 1k of another model, warm", f"{small:.1f} s", "goal 3 s", f"{small / 3:.2f}x goal"),
-            ("UMAP 10k of another model, warm", f"{big:.1f} s", "goal 10 s", f"{big / 10:.2f}x goal")]  # fmt: skip
+    return [
+        ("cluster start (workers up)", f"{start:.1f} s", "-", "-"),
+        ("UMAP 1k, first job (warm-up map)", f"{first:.1f} s", "-", "-"),
+        ("UMAP 1k of another model, warm", f"{small:.1f} s", "goal 3 s", f"{small / 3:.2f}x goal"),
+        ("UMAP 10k of another model, warm", f"{big:.1f} s", "goal 10 s", f"{big / 10:.2f}x goal"),
+    ]
 
 
 def run(sizes: list[str], methods: list[str], sklearn_sizes: list[str]) -> list[tuple[str, str, str, str]]:
@@ -106,8 +116,14 @@ def run(sizes: list[str], methods: list[str], sklearn_sizes: list[str]) -> list[
             if m == "pca":
                 rows.append(payload(size, proj))
             if m == "tsne" and ref:
-                rows.append((f"t-SNE {size} (explorer embed, uncached)", f"{sec:.1f} s, 10-NN {acc:.3f}",
-                             f"sklearn TSNE {ref[0]:.1f} s, 10-NN {ref[1]:.3f}", f"{sec / ref[0]:.2f}x time, {acc / ref[1]:.3f}x acc"))  # fmt: skip
+                rows.append(
+                    (
+                        f"t-SNE {size} (explorer embed, uncached)",
+                        f"{sec:.1f} s, 10-NN {acc:.3f}",
+                        f"sklearn TSNE {ref[0]:.1f} s, 10-NN {ref[1]:.3f}",
+                        f"{sec / ref[0]:.2f}x time, {acc / ref[1]:.3f}x acc",
+                    )
+                )
             else:
                 rows.append((f"{m} {size} (uncached)", f"{sec:.1f} s, 10-NN {acc:.3f}", "-", "-"))
     return rows

@@ -32,8 +32,10 @@ def main() -> None:
 
     from explorer.device import pick_device
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
-          f"torch {torch.__version__}, device {pick_device()}\n")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
+        f"torch {torch.__version__}, device {pick_device()}\n"
+    )
     rows: list[tuple[str, str, str, str]] = []
     notes: list[str] = []
 
@@ -58,12 +60,20 @@ def main() -> None:
                 f"{t['p95_ms'] / f['p95_ms']:.2f}x",
             )
         )
-        for what, fn in (("a 10k t-SNE runs", slider_latency.measure_during_tsne),
-                         ("a training job runs", slider_latency.measure_during_train)):  # fmt: skip
+        for what, fn in (
+            ("a 10k t-SNE runs", slider_latency.measure_during_tsne),
+            ("a training job runs", slider_latency.measure_during_train),
+        ):
             b = fn(30)
             for stat in ("median", "p95"):
-                rows.append((f"slider {stat} while {what}", f"{b['busy'][stat + '_ms']:.0f} ms",
-                             f"{b['idle'][stat + '_ms']:.0f} ms idle", f"{b['ratio_' + stat]:.2f}x"))  # fmt: skip
+                rows.append(
+                    (
+                        f"slider {stat} while {what}",
+                        f"{b['busy'][stat + '_ms']:.0f} ms",
+                        f"{b['idle'][stat + '_ms']:.0f} ms idle",
+                        f"{b['ratio_' + stat]:.2f}x",
+                    )
+                )
 
     def drag() -> None:
         import drag_bench

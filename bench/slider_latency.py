@@ -92,8 +92,27 @@ def measure_during_tsne(n: int = 30) -> dict:
     def start():
         out = Path(tempfile.mkdtemp()) / "m.npz"
         env = {**os.environ, "EXPLORER_HOME": tempfile.mkdtemp(prefix="tsne-home-")}
-        bg = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "explorer", "embed", str(ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors"),
-                               "--method", "tsne", "--split", "all", "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        bg = subprocess.Popen(
+            [
+                "nice",
+                "-n",
+                "10",
+                sys.executable,
+                "-m",
+                "explorer",
+                "embed",
+                str(ROOT / "checkpoints" / "mnist-vae-mlp-z16.safetensors"),
+                "--method",
+                "tsne",
+                "--split",
+                "all",
+                "--out",
+                str(out),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(3)  # past start-up, into the optimisation
         return bg.kill
 
@@ -157,18 +176,43 @@ def main() -> None:
             else ("a training job runs", measure_during_train)
         )
         r = fn(args.n)
-        print_table([(f"slider median while {what}", f"{r['busy']['median_ms']:.0f} ms", f"{r['idle']['median_ms']:.0f} ms idle", f"{r['ratio_median']:.2f}x"),
-                     (f"slider p95 while {what}", f"{r['busy']['p95_ms']:.0f} ms", f"{r['idle']['p95_ms']:.0f} ms idle", f"{r['ratio_p95']:.2f}x")])  # fmt: skip
+        print_table(
+            [
+                (
+                    f"slider median while {what}",
+                    f"{r['busy']['median_ms']:.0f} ms",
+                    f"{r['idle']['median_ms']:.0f} ms idle",
+                    f"{r['ratio_median']:.2f}x",
+                ),
+                (
+                    f"slider p95 while {what}",
+                    f"{r['busy']['p95_ms']:.0f} ms",
+                    f"{r['idle']['p95_ms']:.0f} ms idle",
+                    f"{r['ratio_p95']:.2f}x",
+                ),
+            ]
+        )
         return
     r = run(args.n)
     if args.json:
         print(json.dumps(r))
         return
-    print_table([
-        ("slider->image median (/traverse)", f"{r['traverse']['median_ms']:.0f} ms", f"{r['floor']['median_ms']:.0f} ms (empty app)", f"{r['ratio_median']:.2f}x"),
-        ("slider->image p95 (/traverse)", f"{r['traverse']['p95_ms']:.0f} ms", f"{r['floor']['p95_ms']:.0f} ms (empty app)",
-         f"{r['traverse']['p95_ms'] / r['floor']['p95_ms']:.2f}x"),
-    ])  # fmt: skip
+    print_table(
+        [
+            (
+                "slider->image median (/traverse)",
+                f"{r['traverse']['median_ms']:.0f} ms",
+                f"{r['floor']['median_ms']:.0f} ms (empty app)",
+                f"{r['ratio_median']:.2f}x",
+            ),
+            (
+                "slider->image p95 (/traverse)",
+                f"{r['traverse']['p95_ms']:.0f} ms",
+                f"{r['floor']['p95_ms']:.0f} ms (empty app)",
+                f"{r['traverse']['p95_ms'] / r['floor']['p95_ms']:.2f}x",
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def classic_epoch(model, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 128) -> float:
+def classic_epoch(
+    model, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 128
+) -> float:
     """One epoch of the classic example's loop (batches moved to the device as they come); returns seconds."""
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(images, labels), batch_size=batch_size, shuffle=True

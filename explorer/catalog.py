@@ -195,8 +195,9 @@ def save_upload(name: str, data: bytes, owner: str = "") -> str:
     else:
         used, cap = uploads_size(), uploads_cap_bytes()
         if used + len(data) > cap:
-            raise CheckpointError(f"the uploads folder is full ({used / 2**20:.0f} of {cap / 2**20:.0f} MB); "
-                                  "delete an upload first")  # fmt: skip
+            raise CheckpointError(
+                f"the uploads folder is full ({used / 2**20:.0f} of {cap / 2**20:.0f} MB); delete an upload first"
+            )
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.rsplit(".", 1)[0]).strip(".-")[:60] or "upload"
         try:
             path = atomic_write_bytes(folder / f"{stem}-{digest}{SUFFIX}", data, exclusive=True)

@@ -33,8 +33,19 @@ FORMAT = "latent-explorer/1"
 META_KEY = "latent_explorer"
 MAX_FILE_BYTES = 64 * 2**20
 MAX_HEADER_BYTES = 4 * 2**20
-REQUIRED_META = ("model", "config", "latent_dim", "dataset", "split", "seed", "epochs", "history",
-                 "test_metrics", "versions", "created")  # fmt: skip
+REQUIRED_META = (
+    "model",
+    "config",
+    "latent_dim",
+    "dataset",
+    "split",
+    "seed",
+    "epochs",
+    "history",
+    "test_metrics",
+    "versions",
+    "created",
+)
 _DTYPES = {"F32": torch.float32}
 _PICKLE_HINT = (
     "it is a Python pickle (torch.save output). Pickles can run arbitrary code when loaded, so "
@@ -215,7 +226,8 @@ def validate_meta(meta: Any, name: str = "checkpoint") -> None:
         "split": short_str(meta["split"]),
         "seed": _is_count(meta["seed"]),
         "epochs": _is_count(meta["epochs"]) and meta["epochs"] <= 100_000,
-        "history": isinstance(meta["history"], list) and len(meta["history"]) <= 100_000
+        "history": isinstance(meta["history"], list)
+        and len(meta["history"]) <= 100_000
         and all(numbers(row) for row in meta["history"]),
         "test_metrics": numbers(meta["test_metrics"]),
         "versions": isinstance(meta["versions"], dict) and all(short_str(v) for v in meta["versions"].values()),
@@ -225,7 +237,7 @@ def validate_meta(meta: Any, name: str = "checkpoint") -> None:
         "stopped_early": isinstance(meta.get("stopped_early", False), bool),
         "anchors": isinstance(meta.get("anchors", []), list) and all(short_str(a) for a in meta.get("anchors", [])),
         "name": short_str(meta.get("name", "")),
-    }  # fmt: skip
+    }
     bad = [k for k, ok in checks.items() if not ok]
     if bad:
         field = bad[0]
@@ -263,7 +275,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return parse_header(head, path.name, body_size=max(0, size - len(head)))[1]
 
 
-def expected_shapes(kind: str, config: dict[str, Any], name: str = "checkpoint") -> tuple[type[BaseVAE], ModelConfig, dict[str, list[int]]]:
+def expected_shapes(
+    kind: str, config: dict[str, Any], name: str = "checkpoint"
+) -> tuple[type[BaseVAE], ModelConfig, dict[str, list[int]]]:
     """The model class, its validated config and its tensors' shapes, built on the meta device (no memory)."""
     try:
         cls = get_model_class(kind)
@@ -278,7 +292,9 @@ def expected_shapes(kind: str, config: dict[str, Any], name: str = "checkpoint")
     return cls, cfg, shapes
 
 
-def check_tensors(header: dict[str, Any], meta: dict[str, Any], name: str = "checkpoint") -> tuple[type[BaseVAE], ModelConfig]:
+def check_tensors(
+    header: dict[str, Any], meta: dict[str, Any], name: str = "checkpoint"
+) -> tuple[type[BaseVAE], ModelConfig]:
     """Compare every tensor in the header with the model the metadata builds; allocates nothing."""
     cls, cfg, expected = expected_shapes(meta["model"], meta["config"], name)
     if meta["latent_dim"] != cfg.latent_dim:
@@ -356,11 +372,15 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
 def check_dataset_fits(model: BaseVAE, dataset: Any, name: str = "checkpoint") -> None:
     """Refuse a model whose image shape or class count disagrees with the dataset its metadata names."""
     if tuple(dataset.in_shape) != tuple(model.config.in_shape):
-        raise CheckpointError(f"{name}: takes images {tuple(model.config.in_shape)}, but its dataset "
-                              f"{dataset.name} has {tuple(dataset.in_shape)}")  # fmt: skip
+        raise CheckpointError(
+            f"{name}: takes images {tuple(model.config.in_shape)}, but its dataset "
+            f"{dataset.name} has {tuple(dataset.in_shape)}"
+        )
     if model.conditional and model.config.n_classes != max(1, dataset.n_classes):
-        raise CheckpointError(f"{name}: conditions on {model.config.n_classes} classes, but its dataset "
-                              f"{dataset.name} has {dataset.n_classes}")  # fmt: skip
+        raise CheckpointError(
+            f"{name}: conditions on {model.config.n_classes} classes, but its dataset "
+            f"{dataset.name} has {dataset.n_classes}"
+        )
 
 
 def load_for_use(path: str | Path, device: torch.device | str = "cpu") -> tuple[BaseVAE, dict]:

@@ -57,8 +57,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = {name: getattr(args, name) for name in model_options() if getattr(args, name) is not None}
     config.update(_parse_sets(args.set or []))
     anchors = tuple(a for a in (args.anchor or "").split(",") if a)
-    spec = RunSpec(args.model, args.dataset, config,
-                   TrainSettings(args.epochs, args.batch_size, args.lr, args.seed), anchors, args.anchor_rate)  # fmt: skip
+    spec = RunSpec(
+        args.model,
+        args.dataset,
+        config,
+        TrainSettings(args.epochs, args.batch_size, args.lr, args.seed),
+        anchors,
+        args.anchor_rate,
+    )
     if _scheduler(args):
         return _train_on_cluster(args, spec)
     tty = sys.stderr.isatty()
@@ -158,17 +164,21 @@ def _summary(path: Path, model, meta: dict) -> str:
     anchors = ", ".join(meta.get("anchors") or []) or "none"
     lines = [
         f"{path.name}: {meta['model']}, z={meta['latent_dim']}, images {tuple(meta['config'].get('in_shape', ()))}, "
-        + ("imported: its files checked by their hashes and a probe batch" if "foreign" in meta else
-           f"{sum(p.numel() for p in model.parameters()):,} parameters (all tensors checked)"),
+        + (
+            "imported: its files checked by their hashes and a probe batch"
+            if "foreign" in meta
+            else f"{sum(p.numel() for p in model.parameters()):,} parameters (all tensors checked)"
+        ),
         f"  dataset   {meta['dataset']} ({meta['split']})",
         "  config    " + " ".join(f"{k}={v}" for k, v in cfg.items()),
         f"  anchors   {anchors}",
-        f"  training  {meta['epochs']} epochs" + (f", batch {train['batch_size']}, lr {train['lr']:g}"
-                                                  if {"batch_size", "lr"} <= set(train) else "")
-        + f", seed {meta['seed']}" + (", stopped early" if meta.get("stopped_early") else ""),
+        f"  training  {meta['epochs']} epochs"
+        + (f", batch {train['batch_size']}, lr {train['lr']:g}" if {"batch_size", "lr"} <= set(train) else "")
+        + f", seed {meta['seed']}"
+        + (", stopped early" if meta.get("stopped_early") else ""),
         f"  test      {metrics or 'no metrics'}",
         f"  created   {meta['created']} ({', '.join(f'{k} {v}' for k, v in meta['versions'].items())})",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines)
 
 
@@ -236,7 +246,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
         key = cache_key(blobs_hash(model_blobs(path)), dataset, p)
         proj, cached = load_cached(key), True
         if proj is None:
-            _run_on_cluster(args, "projection", {"checkpoint": str(path), "dataset": dataset, "projection": p.to_dict()})
+            _run_on_cluster(
+                args, "projection", {"checkpoint": str(path), "dataset": dataset, "projection": p.to_dict()}
+            )
             proj, cached = load_cached(key), False
     else:
         proj, cached = get_or_compute(path, dataset, p, n_jobs=os.cpu_count() or 1)
@@ -244,15 +256,35 @@ def cmd_embed(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     np.savez(buf, embedding=proj.embedding, labels=proj.labels, index=proj.index)
     atomic_write_bytes(args.out, buf.getvalue())
-    print(json.dumps({"out": str(args.out), "seconds": round(seconds, 3), "cached": cached, "n": len(proj.labels),
-                      **{k: round(v, 4) for k, v in proj.meta["quality"].items()}}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "seconds": round(seconds, 3),
+                "cached": cached,
+                "n": len(proj.labels),
+                **{k: round(v, 4) for k, v in proj.meta["quality"].items()},
+            }
+        )
+    )
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parents[1] / "app.py"
-    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-            "--server.address", args.address, "--browser.gatherUsageStats", "false"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     if args.headless:
         argv += ["--server.headless", "true"]
     os.execv(sys.executable, argv)
@@ -287,9 +319,17 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
     if len(shape) != 3:
         raise ExplorerError(f"--image-shape wants C,H,W (e.g. 1,28,28), got {args.image_shape!r}")
     name = args.name or re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(args.encoder).stem).strip("-.")[:64] or "imported"
-    path = import_onnx(args.encoder, args.decoder, latent_dim=args.latent_dim, image_shape=shape, dataset=args.dataset,
-                       name=name, encoder_outputs=args.encoder_outputs, decoder_output=args.decoder_output,
-                       taken={e.name for e in list_checkpoints()})  # fmt: skip
+    path = import_onnx(
+        args.encoder,
+        args.decoder,
+        latent_dim=args.latent_dim,
+        image_shape=shape,
+        dataset=args.dataset,
+        name=name,
+        encoder_outputs=args.encoder_outputs,
+        decoder_output=args.decoder_output,
+        taken={e.name for e in list_checkpoints()},
+    )
     meta = read_foreign_metadata(path)
     print(json.dumps({"name": name, "path": str(path), "stochastic": meta["stochastic"], **meta["test_metrics"]}))
     return 0
@@ -323,16 +363,25 @@ def _add_foreign_commands(sub) -> None:
     o.add_argument("--decoder", required=True, type=Path, help="ONNX file: z -> images")
     o.add_argument("--latent-dim", required=True, type=int)
     o.add_argument("--image-shape", required=True, help="C,H,W, e.g. 1,28,28")
-    o.add_argument("--dataset", required=True, help="the dataset it was trained on: mnist, fashion-mnist, digits or a .npz")
+    o.add_argument(
+        "--dataset", required=True, help="the dataset it was trained on: mnist, fashion-mnist, digits or a .npz"
+    )
     o.add_argument("--name", help="catalog name (default: the encoder file's name)")
     o.add_argument("--decoder-output", choices=["probabilities", "logits"], default="probabilities")
-    o.add_argument("--encoder-outputs", choices=["mu,logvar", "mu"], default="mu,logvar",
-                   help="mu,logvar: two outputs, or one of width 2z; mu: a deterministic encoder (no KL)")  # fmt: skip
+    o.add_argument(
+        "--encoder-outputs",
+        choices=["mu,logvar", "mu"],
+        default="mu,logvar",
+        help="mu,logvar: two outputs, or one of width 2z; mu: a deterministic encoder (no KL)",
+    )
     o.set_defaults(func=cmd_import_onnx)
     for name in ("serve", "evaluate", "encode", "embed"):
         sp = sub.choices[name]
-        sp.add_argument("--model", metavar="PKG.MODULE:FACTORY",
-                        help="trusted: import your own torch model (see explorer.foreign.protocol) instead of a checkpoint")  # fmt: skip
+        sp.add_argument(
+            "--model",
+            metavar="PKG.MODULE:FACTORY",
+            help="trusted: import your own torch model (see explorer.foreign.protocol) instead of a checkpoint",
+        )
         for action in sp._actions:
             if action.dest == "checkpoint":  # optional when --model names the model
                 action.nargs, action.default = "?", None
@@ -366,10 +415,18 @@ def _add_config_flags(t: argparse.ArgumentParser) -> None:
         groups: dict[str, list[str]] = {}
         for kind, o in by_kind.items():
             groups.setdefault(shown(o.default), []).append(kind)
-        default = next(iter(groups)) if len(groups) == 1 else "; ".join(f"{v} for {', '.join(k)}" for v, k in groups.items())
-        kw = {"action": argparse.BooleanOptionalAction} if isinstance(opt.default, bool) else {"type": _flag_type(opt), "choices": opt.choices or None}
+        default = (
+            next(iter(groups)) if len(groups) == 1 else "; ".join(f"{v} for {', '.join(k)}" for v, k in groups.items())
+        )
+        kw = (
+            {"action": argparse.BooleanOptionalAction}
+            if isinstance(opt.default, bool)
+            else {"type": _flag_type(opt), "choices": opt.choices or None}
+        )
         t.add_argument("--" + name.replace("_", "-"), default=None, help=f"{only}{opt.help} (default {default})", **kw)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other model config field, e.g. anchor_score=cosine")
+    t.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="any other model config field, e.g. anchor_score=cosine"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -382,15 +439,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and save a checkpoint")
-    t.add_argument("--dataset", default="mnist", help=f"{', '.join(DATASET_NAMES)}, a .npz path, or for joint-vae {' or '.join(PAIRED_NAMES)}")
+    t.add_argument(
+        "--dataset",
+        default="mnist",
+        help=f"{', '.join(DATASET_NAMES)}, a .npz path, or for joint-vae {' or '.join(PAIRED_NAMES)}",
+    )
     t.add_argument("--model", default="vae-mlp", choices=model_names())
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--anchor", help="comma-separated anchors: donut, stick, class:K, image:I; NAME@x:y sets a target")
-    t.add_argument("--anchor-rate", type=_positive_float, default=DEFAULT_ANCHOR_RATE,
-                   help=f"strength of the anchor pull (default {DEFAULT_ANCHOR_RATE:g})")  # fmt: skip
+    t.add_argument(
+        "--anchor-rate",
+        type=_positive_float,
+        default=DEFAULT_ANCHOR_RATE,
+        help=f"strength of the anchor pull (default {DEFAULT_ANCHOR_RATE:g})",
+    )
     _add_config_flags(t)
     t.add_argument("--out", required=True, type=Path)
     t.set_defaults(func=cmd_train)
@@ -400,8 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the metadata as one JSON object")
     i.set_defaults(func=cmd_info)
 
-    for name, func, helptext in (("evaluate", cmd_evaluate, "test-split metrics as JSON"),
-                                 ("encode", cmd_encode, "write latent means to .npz")):  # fmt: skip
+    for name, func, helptext in (
+        ("evaluate", cmd_evaluate, "test-split metrics as JSON"),
+        ("encode", cmd_encode, "write latent means to .npz"),
+    ):
         e = sub.add_parser(name, help=helptext)
         e.add_argument("checkpoint")
         e.add_argument("--dataset", help="defaults to the checkpoint's dataset")

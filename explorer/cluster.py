@@ -81,9 +81,12 @@ def _start_local() -> Any:
     # A job whose worker died is failed, not silently run again elsewhere.
     dask.config.set({"distributed.scheduler.allowed-failures": 0})
     global _cluster
-    _cluster = SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0,
-                                                                    "dashboard_address": "127.0.0.1:0"}},
-                           workers={}, silence_logs=30, name="latent-explorer")  # fmt: skip
+    _cluster = SpecCluster(
+        scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard_address": "127.0.0.1:0"}},
+        workers={},
+        silence_logs=30,
+        name="latent-explorer",
+    )
     from explorer.storage import home_dir
 
     logs = home_dir() / "logs"
@@ -91,9 +94,24 @@ def _start_local() -> Any:
     resources = local_worker_resources()
     for i, res in enumerate(resources):
         spec = ",".join(f"{k}={v:g}" for k, v in res.items())
-        cmd = [sys.executable, "-m", "distributed.cli.dask_worker", _cluster.scheduler_address, "--nthreads", "1",
-               "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--no-dashboard", "--name", f"explorer-{i}",
-               "--death-timeout", "60", *(["--resources", spec] if spec else [])]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            _cluster.scheduler_address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--no-dashboard",
+            "--name",
+            f"explorer-{i}",
+            "--death-timeout",
+            "60",
+            *(["--resources", spec] if spec else []),
+        ]
         with open(logs / f"worker-{i}.log", "ab") as log:
             _workers.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
     client = Client(_cluster, set_as_default=False)

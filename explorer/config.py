@@ -58,8 +58,15 @@ class Option:
         return value
 
 
-def option(default: Any, help: str, label: str = "", choices: tuple[str, ...] = (), lo: float | None = None,
-           hi: float | None = None, step: float | None = None) -> Any:  # fmt: skip
+def option(
+    default: Any,
+    help: str,
+    label: str = "",
+    choices: tuple[str, ...] = (),
+    lo: float | None = None,
+    hi: float | None = None,
+    step: float | None = None,
+) -> Any:
     """A dataclass field that users set (a CLI flag and a /train widget)."""
     meta = {"help": help, "label": label, "choices": choices, "lo": lo, "hi": hi, "step": step}
     return dataclasses.field(default=default, metadata=meta)

@@ -101,10 +101,23 @@ def _export_layers(layers: list[nn.Module], in_shape: list[int], blob: _Blob) ->
                 w, b = _fold_bn(w, b, nxt, 1 if transposed else 0)
             (kh, kw), (sh, sw), (ph, pw) = m.kernel_size, m.stride, m.padding
             oph, opw = m.output_padding if transposed else (0, 0)
-            out = [m.out_channels, _conv_out(shape[1], kh, sh, ph, oph, transposed),
-                   _conv_out(shape[2], kw, sw, pw, opw, transposed)]  # fmt: skip
-            ops.append({"op": "conv_transpose2d" if transposed else "conv2d", "in_shape": shape, "out_shape": out,
-                        "k": [kh, kw], "stride": [sh, sw], "pad": [ph, pw], "w": blob.add(w), "b": blob.add(b)})  # fmt: skip
+            out = [
+                m.out_channels,
+                _conv_out(shape[1], kh, sh, ph, oph, transposed),
+                _conv_out(shape[2], kw, sw, pw, opw, transposed),
+            ]
+            ops.append(
+                {
+                    "op": "conv_transpose2d" if transposed else "conv2d",
+                    "in_shape": shape,
+                    "out_shape": out,
+                    "k": [kh, kw],
+                    "stride": [sh, sw],
+                    "pad": [ph, pw],
+                    "w": blob.add(w),
+                    "b": blob.add(b),
+                }
+            )
             shape = out
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):  # not after a Linear/conv: y = x * scale + shift
             raise NotExportable(f"{type(m).__name__} that does not follow a Linear or conv layer is not exportable")
@@ -185,7 +198,5 @@ def export_decoder(model: BaseVAE, key: str = "") -> DecoderExport:
     for name, net, shape, final in _decoder_parts(model):
         out = export_module(net, model.latent_dim + n_cond, shape, final, blob)
         outputs.append({"name": name, **out})
-    spec = {"key": key, "latent_dim": model.latent_dim, "n_classes": n_cond, "outputs": outputs,
-            "n_floats": blob.size}  # fmt: skip
+    spec = {"key": key, "latent_dim": model.latent_dim, "n_classes": n_cond, "outputs": outputs, "n_floats": blob.size}
     return DecoderExport(spec, blob.bytes())
-

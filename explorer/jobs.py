@@ -210,8 +210,14 @@ class JobRunner:
         st.updated = time.time()
         self.client.set_metadata([NS, "status", st.id], asdict(st))
 
-    def submit(self, kind: str, params: dict[str, Any], job_id: str | None = None, background: bool = False,
-               blobs: dict[str, bytes] | None = None) -> str:  # fmt: skip
+    def submit(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        job_id: str | None = None,
+        background: bool = False,
+        blobs: dict[str, bytes] | None = None,
+    ) -> str:
         """Queue a job; an active job with the same id (from any replica) is reused, not started twice.
 
         ``params["checkpoint"]``, a path on the app's disk, travels to the worker as bytes.
@@ -240,16 +246,30 @@ class JobRunner:
             client = self.client
             client.set_metadata([NS, "stop", job_id], False)
             client.set_metadata([NS, "files", job_id], {})
-            st = JobStatus(job_id, kind, "queued", created=time.time(), message="waiting for a worker",
-                           background=background)  # fmt: skip
+            st = JobStatus(
+                job_id, kind, "queued", created=time.time(), message="waiting for a worker", background=background
+            )
             self._set(st)
             self._mirror(st)
             have = worker_resources(client)
-            need = {r: 1 for r in ([RESOURCES[kind]] if kind in RESOURCES else []) + (["background"] if background else [])
-                    if r in have}  # fmt: skip
+            need = {
+                r: 1
+                for r in ([RESOURCES[kind]] if kind in RESOURCES else []) + (["background"] if background else [])
+                if r in have
+            }
             # The blobs travel inline: scattered data would pull the task to the worker that holds it.
-            fut = client.submit(run_job, kind, job_id, params, blobs, key=job_id, pure=False,
-                                priority=PRIORITY[background], resources=need or None, retries=0)  # fmt: skip
+            fut = client.submit(
+                run_job,
+                kind,
+                job_id,
+                params,
+                blobs,
+                key=job_id,
+                pure=False,
+                priority=PRIORITY[background],
+                resources=need or None,
+                retries=0,
+            )
             client.publish_dataset(fut, name=f"{NS}-{job_id}", override=True)  # survives this replica
             self._futures[job_id] = fut
             self._watch()
@@ -347,8 +367,10 @@ class JobRunner:
 
     def _queue_position(self, st: JobStatus) -> int:
         waiting = [JobStatus.from_dict(d) for d in (self.client.get_metadata([NS, "status"], {}) or {}).values()]
-        order = sorted((w for w in waiting if w.state == "queued" and w.kind == st.kind),  # maps do not wait for trainings
-                       key=lambda w: (w.background, w.created))  # fmt: skip
+        order = sorted(
+            (w for w in waiting if w.state == "queued" and w.kind == st.kind),  # maps do not wait for trainings
+            key=lambda w: (w.background, w.created),
+        )
         return next((i + 1 for i, w in enumerate(order) if w.id == st.id), len(order) + 1)
 
     def _mirror(self, st: JobStatus) -> None:

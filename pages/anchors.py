@@ -32,16 +32,28 @@ def train_pair_ui() -> None:
     runner = ui.job_runner()
     c1, c2, c3, c4 = st.columns(4)
     with st.expander("Make your own anchor: a training image and a target you click", icon=":material/add_location:"):
-        mnist, over = ui.cached_dataset(PAIR_DATASET), model.latent_dim == 2 and ds.name == "mnist"  # the pair trains on MNIST
-        custom = custom_anchor_ui(mnist, ui.cached_codes(str(cur.entry.path), cur.mtime_ns, ds.name) if over else None,
-                                  mnist.test.labels.numpy() if over else None, P + "custom_", P + "names")  # fmt: skip
+        mnist, over = (
+            ui.cached_dataset(PAIR_DATASET),
+            model.latent_dim == 2 and ds.name == "mnist",
+        )  # the pair trains on MNIST
+        custom = custom_anchor_ui(
+            mnist,
+            ui.cached_codes(str(cur.entry.path), cur.mtime_ns, ds.name) if over else None,
+            mnist.test.labels.numpy() if over else None,
+            P + "custom_",
+            P + "names",
+        )
     choices = anchor_names(mnist) + custom
     anchors = c1.multiselect("Anchors", choices, ["donut", "stick"], key=P + "names", max_selections=4)
     rate = c2.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate")
     epochs = c3.slider("Epochs", 1, 30, 5, key=P + "epochs")
     seed = int(c4.number_input("Seed", 0, 10_000, 0, key=P + "seed"))
-    if st.button("Train the anchored model and its plain twin", icon=":material/model_training:", disabled=len(anchors) < 1,
-                 key=P + "go"):  # fmt: skip
+    if st.button(
+        "Train the anchored model and its plain twin",
+        icon=":material/model_training:",
+        disabled=len(anchors) < 1,
+        key=P + "go",
+    ):
         stamp = time.strftime("%H%M%S")
         tag = "-".join(a.replace(":", "") for a in anchors)
         names = {"anchored": f"anchored-{tag}-s{seed}-{stamp}", "plain": f"plain-s{seed}-{stamp}"}
@@ -70,13 +82,19 @@ def train_pair_ui() -> None:
 
 
 if cur.entry.foreign:  # anchors are a training loss; an imported model was trained elsewhere
-    st.info(f"Anchors are a loss used in training, and **{cur.entry.name}** was trained outside this app, so it "
-            "has none to show. Train an anchored model and its plain twin here.", icon=":material/anchor:")  # fmt: skip
+    st.info(
+        f"Anchors are a loss used in training, and **{cur.entry.name}** was trained outside this app, so it "
+        "has none to show. Train an anchored model and its plain twin here.",
+        icon=":material/anchor:",
+    )
     train_pair_ui()
     st.stop()
 if not model.config.anchors:
-    st.info("This model was trained without anchors. Pick **mnist-vae-mlp-z2-anchored** in the sidebar, "
-            "or train an anchored model and its plain twin here.", icon=":material/anchor:")  # fmt: skip
+    st.info(
+        "This model was trained without anchors. Pick **mnist-vae-mlp-z2-anchored** in the sidebar, "
+        "or train an anchored model and its plain twin here.",
+        icon=":material/anchor:",
+    )
     train_pair_ui()
     st.stop()
 
@@ -91,8 +109,12 @@ def analysis(path: str, stamp: int, dataset: str, other: str | None, other_stamp
     split = ui.cached_dataset(dataset).test
     scores = scores_of(split.images, protos, m.config.anchor_score)
     mu, _ = encode_split(m, split)
-    out = {"mu": mu, "scores": scores.numpy(), "labels": split.labels.numpy(),
-           "dist": target_distances(torch.from_numpy(mu), scores, targets)}  # fmt: skip
+    out = {
+        "mu": mu,
+        "scores": scores.numpy(),
+        "labels": split.labels.numpy(),
+        "dist": target_distances(torch.from_numpy(mu), scores, targets),
+    }
     if m.latent_dim == 2:  # decoded lattices: the regions each anchor claims, and the plane itself
         out.update(regions=claimed_regions(m, protos, kind=m.config.anchor_score), plane=decoded_plane(m))
     if other:
@@ -103,8 +125,13 @@ def analysis(path: str, stamp: int, dataset: str, other: str | None, other_stamp
 
 
 baseline = find_baseline(cur.entry, list_checkpoints())
-a = analysis(str(cur.entry.path), stamp, ds.name, str(baseline.path) if baseline else None,
-             baseline.path.stat().st_mtime_ns if baseline else 0)  # fmt: skip
+a = analysis(
+    str(cur.entry.path),
+    stamp,
+    ds.name,
+    str(baseline.path) if baseline else None,
+    baseline.path.stat().st_mtime_ns if baseline else 0,
+)
 mu2, t2 = a["mu"][:, :2], targets.numpy()[:, :2]
 if model.latent_dim != 2:
     st.caption(f"This model's latent has {model.latent_dim} dimensions; the plots show the first two.")
@@ -114,8 +141,12 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Where the data lands")
     regions = a.get("regions")
-    st.plotly_chart(anchor_figure(mu2, a["scores"], t2, names, regions, title="Test codes by anchor score; tint = region each anchor claims"),
-                    key=P + "fig")  # fmt: skip
+    st.plotly_chart(
+        anchor_figure(
+            mu2, a["scores"], t2, names, regions, title="Test codes by anchor score; tint = region each anchor claims"
+        ),
+        key=P + "fig",
+    )
     st.caption("Each tinted region is where the decoded image scores highest against that anchor's prototype.")
 with right:
     st.subheader("Decoded over the latent plane")
@@ -132,11 +163,15 @@ else:
     c1.plotly_chart(
         class_map_figure(mu2, a["labels"], t2, names, f"{cur.entry.name} (anchored)", ds.class_names), key=P + "cmp1"
     )
-    c2.plotly_chart(class_map_figure(a["other_mu"][:, :2], a["labels"], t2, names, f"{baseline.name} (no anchors)", ds.class_names),
-                    key=P + "cmp2")  # fmt: skip
+    c2.plotly_chart(
+        class_map_figure(a["other_mu"][:, :2], a["labels"], t2, names, f"{baseline.name} (no anchors)", ds.class_names),
+        key=P + "cmp2",
+    )
 st.plotly_chart(distance_figure(names, a["dist"], a.get("other_dist")), key=P + "dist")
-st.caption("Mean distance from the codes of each anchor's top-scored 10% of test images to that anchor's target: "
-           "lower means the anchor pulled its data home.")  # fmt: skip
+st.caption(
+    "Mean distance from the codes of each anchor's top-scored 10% of test images to that anchor's target: "
+    "lower means the anchor pulled its data home."
+)
 if warn := short_run_warning(names, a["dist"], a.get("other_dist"), int(cur.meta["epochs"])):
     st.warning(warn, icon=":material/timer:")
 

@@ -58,7 +58,11 @@ def decoded_reference(path: str, stamp: int, dataset: str) -> float:
 
 
 use_sample = st.toggle("Operands from a posterior sample z ~ q(z|x) instead of μ", key=P + "sample")
-TABS = {"abc": "a − b + c", "vectors": "Attribute vectors", "interpolation": "Interpolation"}  # ?tab= opens one (from /learn)
+TABS = {
+    "abc": "a − b + c",
+    "vectors": "Attribute vectors",
+    "interpolation": "Interpolation",
+}  # ?tab= opens one (from /learn)
 tab_abc, tab_vec, tab_interp = st.tabs(list(TABS.values()), default=TABS.get(st.query_params.get("tab", ""), None))
 
 
@@ -125,8 +129,9 @@ with tab_vec:
                 caption=f"decode(z + {strength:g}·v)",
             )
     strengths = torch.linspace(-2, 2, 9)
-    ui.show_grid(decode_codes(model, strength_codes(z_t, vt, strengths), y_dec), nrow=9, scale=3,
-                 caption="strength −2 … +2")  # fmt: skip
+    ui.show_grid(
+        decode_codes(model, strength_codes(z_t, vt, strengths), y_dec), nrow=9, scale=3, caption="strength −2 … +2"
+    )
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     vname = c1.text_input(
         "Name this vector", f"{set_b.removeprefix('class ')} to {set_a.removeprefix('class ')}", key=P + "vname"
@@ -173,12 +178,18 @@ with tab_interp:
         st.plotly_chart(fig, key=P + "path")
     with right:
         ref = decoded_reference(str(cur.entry.path), stamp, ds.name)
-        fig = path_figure({m: path_elbo(model, p, y_dec) for m, p in paths.items()}, {m: path_log_prior(p) for m, p in paths.items()},
-                          ref, typical_log_prior(model.latent_dim))  # fmt: skip
+        fig = path_figure(
+            {m: path_elbo(model, p, y_dec) for m, p in paths.items()},
+            {m: path_log_prior(p) for m, p in paths.items()},
+            ref,
+            typical_log_prior(model.latent_dim),
+        )
         st.plotly_chart(fig, key=P + "elbo")
-    st.caption("Left chart: the −ELBO of each decoded image, against that of decoded test codes (decode(μ(x)), the same "
-               "quantity); above the line, the path decodes to images the model finds unlikely. Right: log p(z) under the "
-               "prior; above the shaded band the path passes codes as untypical as outliers, which lerp does near the centre.")  # fmt: skip
+    st.caption(
+        "Left chart: the −ELBO of each decoded image, against that of decoded test codes (decode(μ(x)), the same "
+        "quantity); above the line, the path decodes to images the model finds unlikely. Right: log p(z) under the "
+        "prior; above the shaded band the path passes codes as untypical as outliers, which lerp does near the centre."
+    )
 
 ui.explainer(
     "Why arithmetic works, and why slerp suits Gaussian latents",

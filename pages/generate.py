@@ -44,8 +44,13 @@ with recon_tab:
     c1, c2, c3 = st.columns(3)
     r_seed = int(c1.number_input("Which test images (seed)", 0, 100_000, 0, key=P + "r_seed"))
     r_n = c2.select_slider("How many", [8, 16, 24, 32], 16, key=P + "r_n")
-    view = c3.radio("Error view", ["bce", "mse"], horizontal=True, key=P + "view",
-                    format_func=lambda v: {"bce": "BCE (nats)", "mse": "summed squared error"}[v])  # fmt: skip
+    view = c3.radio(
+        "Error view",
+        ["bce", "mse"],
+        horizontal=True,
+        key=P + "view",
+        format_func=lambda v: {"bce": "BCE (nats)", "mse": "summed squared error"}[v],
+    )
     idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(r_seed))[:r_n]
     x = ds.test.images[idx]
     with torch.no_grad():
@@ -54,8 +59,11 @@ with recon_tab:
     cols = st.columns(8)
     for i in range(len(x)):
         with cols[i % 8]:
-            ui.show_image(torch.cat([x[i], x_hat[i]], dim=-2), width=84,
-                          caption=f"{names[int(ds.test.labels[idx[i]])]} · {errs[i]:.1f}")  # fmt: skip
+            ui.show_image(
+                torch.cat([x[i], x_hat[i]], dim=-2),
+                width=84,
+                caption=f"{names[int(ds.test.labels[idx[i]])]} · {errs[i]:.1f}",
+            )
     st.caption("Each pair: original above, reconstruction below; the number is the reconstruction error.")
 
 with anomaly_tab:

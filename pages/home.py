@@ -43,8 +43,15 @@ with right:
     st.subheader("Samples from the prior")
     c1, c2 = st.columns(2)
     s_seed = c1.number_input("Sample seed", 0, 10_000, 0, key="home_sample_seed")
-    temp = c2.slider("Temperature", 0.1, 2.0, 1.0, 0.1, key="home_temperature",
-                     help="Scales the prior's standard deviation: lower gives typical, higher gives diverse samples.")  # fmt: skip
+    temp = c2.slider(
+        "Temperature",
+        0.1,
+        2.0,
+        1.0,
+        0.1,
+        key="home_temperature",
+        help="Scales the prior's standard deviation: lower gives typical, higher gives diverse samples.",
+    )
     samples, labels = prior_samples(
         cur.model, n=60 if cur.model.conditional else 64, seed=int(s_seed), temperature=temp
     )

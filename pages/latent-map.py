@@ -38,17 +38,30 @@ with st.container(border=True):
     n_split = len(ds.split(split))
     sizes = sorted({s for s in (1000, 2000, 5000, 10_000, 20_000) if s < n_split} | {n_split})
     if len(sizes) > 1:
-        limit = c3.select_slider("Points", sizes, value=min(sizes, key=lambda s: abs(s - 5000)), key=P + "limit",
-                                 format_func=lambda s: f"{s:,}")  # fmt: skip
+        limit = c3.select_slider(
+            "Points",
+            sizes,
+            value=min(sizes, key=lambda s: abs(s - 5000)),
+            key=P + "limit",
+            format_func=lambda s: f"{s:,}",
+        )
     else:
         limit = n_split
         c3.caption(f"Points  \n**{n_split:,}** (the whole split)")
-    color_by = c4.selectbox("Colour by", ["class", "recon", "kl"], key=P + "color",
-                            format_func={"class": "class", "recon": "reconstruction error", "kl": "KL of the sample"}.get)  # fmt: skip
+    color_by = c4.selectbox(
+        "Colour by",
+        ["class", "recon", "kl"],
+        key=P + "color",
+        format_func={"class": "class", "recon": "reconstruction error", "kl": "KL of the sample"}.get,
+    )
     d1, d2, d3, d4 = st.columns(4)
     three_d = d1.toggle("3-D", key=P + "3d", disabled=method == "raw" and zdim < 3)
-    show_prior = d2.toggle("Prior overlay", key=P + "prior", help="Samples from N(0, I) mapped the same way: holes in the "
-                           "aggregate posterior show as prior samples with no data around them.")  # fmt: skip
+    show_prior = d2.toggle(
+        "Prior overlay",
+        key=P + "prior",
+        help="Samples from N(0, I) mapped the same way: holes in the "
+        "aggregate posterior show as prior samples with no data around them.",
+    )
     kw: dict = {}
     with d3.popover("Method settings", icon=":material/settings:"):
         if method == "raw":
@@ -73,8 +86,14 @@ with st.container(border=True):
         "Decoded manifold", value=True, key=P + "manifold", disabled=not (method == "raw" and zdim == 2)
     )
 
-params = ProjectionParams(method=method, dims=3 if three_d else 2, split=split, limit=None if limit >= n_split else limit,
-                          seed=int(seed), **kw)  # fmt: skip
+params = ProjectionParams(
+    method=method,
+    dims=3 if three_d else 2,
+    split=split,
+    limit=None if limit >= n_split else limit,
+    seed=int(seed),
+    **kw,
+)
 key = cache_key(ui.checkpoint_hash(str(cur.entry.path), stamp), ds.name, params)
 proj = ui.ready_projection(key)
 
@@ -101,8 +120,10 @@ if proj is None:
             except (OSError, ValueError):
                 pass
 
-    st.caption(f"Computing the {labels[method]} map of {params.limit or n_split:,} codes in a background worker; "
-               "other pages and other users are not held up. Finished maps are cached on disk.")  # fmt: skip
+    st.caption(
+        f"Computing the {labels[method]} map of {params.limit or n_split:,} codes in a background worker; "
+        "other pages and other users are not held up. Finished maps are cached on disk."
+    )
     wait_for_map()
     st.stop()
 
@@ -113,12 +134,23 @@ fig, targets = ui.cached_latent_map(key, stamp, color_by, show_prior, highlight,
 
 left, right = st.columns([3, 1], gap="medium")
 with left:
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=P + "chart",
-                            config={"toImageButtonOptions": {"format": "png", "filename": f"latent-map-{method}", "scale": 2}})  # fmt: skip
+    event = st.plotly_chart(
+        fig,
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        key=P + "chart",
+        config={"toImageButtonOptions": {"format": "png", "filename": f"latent-map-{method}", "scale": 2}},
+    )
 with right:
     if method == "raw" and zdim == 2 and not three_d:  # hover decodes in the browser (explorer/ui/live_decoder)
-        live_map_hover(model, ui.checkpoint_hash(str(cur.entry.path), stamp), P + "chart", kw["axes"],
-                          0 if model.conditional else None, key=P + "hover")  # fmt: skip
+        live_map_hover(
+            model,
+            ui.checkpoint_hash(str(cur.entry.path), stamp),
+            P + "chart",
+            kw["axes"],
+            0 if model.conditional else None,
+            key=P + "hover",
+        )
     q = proj.meta["quality"]
     st.metric("10-NN accuracy, latent", f"{q['knn_latent']:.3f}", help="Cross-validated 10-NN class accuracy of μ")
     st.metric("10-NN accuracy, map", f"{q['knn_map']:.3f}", help="The same on the 2-D/3-D map")
@@ -138,8 +170,12 @@ with right:
 points = [d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))]
 data_rows = [i for kind, i in points if kind == DATA]
 if len(data_rows) > 1:  # a box or lasso selection: keep it for the arithmetic page
-    st.session_state[SELECTION_KEY] = {"model": cur.entry.name, "dataset": ds.name, "split": split,
-                                       "indices": [int(proj.index[r]) for r in data_rows]}  # fmt: skip
+    st.session_state[SELECTION_KEY] = {
+        "model": cur.entry.name,
+        "dataset": ds.name,
+        "split": split,
+        "indices": [int(proj.index[r]) for r in data_rows],
+    }
     st.success(
         f"{len(data_rows):,} points selected. The Arithmetic page can turn this selection into an attribute vector."
     )
@@ -152,13 +188,22 @@ elif len(data_rows) == 1:
     with c1:
         ui.show_image(x[0], width=168, caption="image")
     with c2:
-        ui.show_image(decode_codes(model, torch.from_numpy(proj.mu[r : r + 1]), int(proj.labels[r]))[0], width=168,
-                      caption="reconstruction")  # fmt: skip
+        ui.show_image(
+            decode_codes(model, torch.from_numpy(proj.mu[r : r + 1]), int(proj.labels[r]))[0],
+            width=168,
+            caption="reconstruction",
+        )
     with c3:
         st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
     if model.stochastic:
         with st.expander("Sample z ~ q(z|x): the reparameterisation trick", icon=":material/casino:"):
-            reparam_panel(model, x[0], int(proj.labels[r]), P + "rep_", proj.embedding if method == "raw" and not three_d else None)
+            reparam_panel(
+                model,
+                x[0],
+                int(proj.labels[r]),
+                P + "rep_",
+                proj.embedding if method == "raw" and not three_d else None,
+            )
     near = nearest(proj.mu, r, 8)
     st.caption("The 8 nearest neighbours in latent space")
     ui.show_gallery(
@@ -174,10 +219,16 @@ elif points and targets is not None and points[0][0] == GRID:
 elif points and points[0][0] == PRIOR:
     st.caption("A prior sample: its code was drawn from N(0, I), not encoded from an image.")
 else:
-    st.caption("Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
-               + (" Click an empty spot to decode it." if targets is not None else ""))  # fmt: skip
+    st.caption(
+        "Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
+        + (" Click an empty spot to decode it." if targets is not None else "")
+    )
 
-if st.toggle("PCA, t-SNE and UMAP side by side", key=P + "compare", help="The three default maps of the test split, each computed once in a worker"):
+if st.toggle(
+    "PCA, t-SNE and UMAP side by side",
+    key=P + "compare",
+    help="The three default maps of the test split, each computed once in a worker",
+):
     projections_panel(str(cur.entry.path), stamp, ds.name, P + "cmp_")
 with st.expander("k-means clusters of μ, against the classes", icon=":material/bubble_chart:"):
     kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")

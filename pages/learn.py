@@ -21,11 +21,14 @@ def go(j: int) -> None:
 c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
 if c1.button("Previous", icon=":material/arrow_back:", disabled=i == 0, key="learn_prev", use_container_width=True):
     go(i - 1)
-pick = c2.selectbox("Step", range(len(STEPS)), index=i, format_func=lambda j: f"{j + 1}. {STEPS[j].title}",
-                    label_visibility="collapsed")  # fmt: skip
+pick = c2.selectbox(
+    "Step", range(len(STEPS)), index=i, format_func=lambda j: f"{j + 1}. {STEPS[j].title}", label_visibility="collapsed"
+)
 if pick != i:
     go(pick)
-if c3.button("Next", icon=":material/arrow_forward:", disabled=i == len(STEPS) - 1, key="learn_next", use_container_width=True):
+if c3.button(
+    "Next", icon=":material/arrow_forward:", disabled=i == len(STEPS) - 1, key="learn_next", use_container_width=True
+):
     go(i + 1)
 st.progress((i + 1) / len(STEPS))
 
@@ -35,4 +38,6 @@ st.latex(step.formula)
 DEMOS[step.key]()
 st.info(f"**Try this:** {step.try_this}", icon=":material/lightbulb:")
 page = "pages/home.py" if step.page == "/" else f"pages{step.page}.py"
-st.page_link(page, label=f"Explore this in full on {step.page}", icon=":material/open_in_new:", query_params=step.params or None)
+st.page_link(
+    page, label=f"Explore this in full on {step.page}", icon=":material/open_in_new:", query_params=step.params or None
+)

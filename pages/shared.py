@@ -28,15 +28,20 @@ ui.page_header("Shared latent space")
 cur = ui.current()
 model = cur.model
 if not hasattr(model, "fuse"):
-    st.info("This page needs a joint model. Pick **mnist-fashion-joint-vae** in the sidebar, or train one with "
-            "`python -m explorer train --dataset mnist+fashion-mnist --model joint-vae`.", icon=":material/join:")  # fmt: skip
+    st.info(
+        "This page needs a joint model. Pick **mnist-fashion-joint-vae** in the sidebar, or train one with "
+        "`python -m explorer train --dataset mnist+fashion-mnist --model joint-vae`.",
+        icon=":material/join:",
+    )
     st.stop()
 
 pair = ui.cached_dataset(cur.meta["dataset"])
 m1, m2 = model.config.modalities
 label_mode = model.config.second == "label"
 names = pair.class_names
-names2 = names if model.config.second != "image" else ui.cached_dataset(pair.partner.name).class_names  # the second modality's classes
+names2 = (
+    names if model.config.second != "image" else ui.cached_dataset(pair.partner.name).class_names
+)  # the second modality's classes
 stamp = cur.mtime_ns
 
 
@@ -64,9 +69,11 @@ c[2].metric(
     help="From each code to a same-class code of the other modality",
 )
 c[3].metric("Random pair distance", f"{rep['random_distance']:.2f}")
-st.caption(f"Fusion: {model.config.fusion} · CCA weight {model.config.cca_weight:g} · adversarial weight {model.config.adv_weight:g} · "
-           f"contrastive weight {model.config.contrastive_weight:g} · "
-           f"trained on {cur.meta['dataset']} for {cur.meta['epochs']} epochs")  # fmt: skip
+st.caption(
+    f"Fusion: {model.config.fusion} · CCA weight {model.config.cca_weight:g} · adversarial weight {model.config.adv_weight:g} · "
+    f"contrastive weight {model.config.contrastive_weight:g} · "
+    f"trained on {cur.meta['dataset']} for {cur.meta['epochs']} epochs"
+)
 
 if model.config.second == "text":  # images and captions: explorer/ui/captions.py
     from explorer.ui.captions import caption_space
@@ -85,15 +92,22 @@ with map_tab:
     st.subheader("Retrieval gallery")  # pick an item, see the other modality's nearest codes
     g1, g2 = st.columns([1, 3], gap="large")
     with g1:
-        query_mod = st.radio("Query", [m1] if label_mode else [m1, m2], horizontal=True, key=P + "ret_mod",
-                             format_func=lambda m: f"a {m} item")  # fmt: skip
+        query_mod = st.radio(
+            "Query",
+            [m1] if label_mode else [m1, m2],
+            horizontal=True,
+            key=P + "ret_mod",
+            format_func=lambda m: f"a {m} item",
+        )
         qi = 0 if query_mod == m1 else 1
         q_split = pair.test if qi == 0 else Split(pair.partner.test.images, pair.partner.test.labels)
         qn, tn = (names, names2) if qi == 0 else (names2, names)
         j = ui.image_picker(q_split, qn, key=P + "ret", label="Query", default_class=3)
         ui.show_image(q_split.images[j], width=112, caption=f"query: {qn[int(q_split.labels[j])]}")
     with g2:
-        (qa, qlab), (tb, tlab) = ((an["a"], an["la"]), (an["b"], an["lb"])) if qi == 0 else ((an["b"], an["lb"]), (an["a"], an["la"]))
+        (qa, qlab), (tb, tlab) = (
+            ((an["a"], an["la"]), (an["b"], an["lb"])) if qi == 0 else ((an["b"], an["lb"]), (an["a"], an["la"]))
+        )
         rows, dist = nearest_across(qa, j, tb, 10)
         hits = int((tlab[rows] == qlab[j]).sum())
         if label_mode and qi == 0:
@@ -101,16 +115,25 @@ with map_tab:
         else:
             t_images = Split(pair.partner.test.images, pair.partner.test.labels).images if qi == 0 else pair.test.images
             ui.show_gallery(t_images[rows], [f"{tn[int(tlab[r])]} · {d:.2f}" for r, d in zip(rows, dist)], width=84)
-        st.caption(f"The 10 nearest {m2 if qi == 0 else m1} codes to the query's code (distance in the shared space); "
-                   f"{hits} of 10 share its class.")  # fmt: skip
+        st.caption(
+            f"The 10 nearest {m2 if qi == 0 else m1} codes to the query's code (distance in the shared space); "
+            f"{hits} of 10 share its class."
+        )
 
 with gen_tab:
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown(f"**{m1} → {m2}**")
         i = ui.image_picker(pair.test, names, key=P + "d", label="Digit", default_class=3)
-        spread = st.slider("Spread of the draws (× σ)", 1.0, 3.0, 1.0, 0.5, key=P + "spread",
-                           help="Draw from N(μ, (k·σ)²): k = 1 is q(z | digit) itself; larger k shows what nearby codes decode to.")  # fmt: skip
+        spread = st.slider(
+            "Spread of the draws (× σ)",
+            1.0,
+            3.0,
+            1.0,
+            0.5,
+            key=P + "spread",
+            help="Draw from N(μ, (k·σ)²): k = 1 is q(z | digit) itself; larger k shows what nearby codes decode to.",
+        )
         out = cross_generate(model, 0, pair.test.images[i : i + 1], seed=i, spread=spread)
         ui.show_image(pair.test.images[i], width=112, caption=f"input: {names[int(pair.test.labels[i])]}")
         if label_mode:
@@ -119,9 +142,11 @@ with gen_tab:
         else:
             ui.show_grid(out, nrow=4, scale=2, caption=f"{m2} decoded from μ (first) and 7 draws from q(z | digit)")
             sig, gap = posterior_spread(an["a"], an["lva"])
-            st.caption(f"q(z | digit) is narrow: its σ is about {sig:.2f} per dimension, while digits' codes lie {gap:.2f} "
-                       "apart on average, so the draws vary in details (shade, sleeve, outline), not in kind. Raise the "
-                       "spread, or see the retrieval gallery on the first tab for the variety of real garments near this code.")  # fmt: skip
+            st.caption(
+                f"q(z | digit) is narrow: its σ is about {sig:.2f} per dimension, while digits' codes lie {gap:.2f} "
+                "apart on average, so the draws vary in details (shade, sleeve, outline), not in kind. Raise the "
+                "spread, or see the retrieval gallery on the first tab for the variety of real garments near this code."
+            )
     with right:
         st.markdown(f"**{m2} → {m1}**")
         if label_mode:
@@ -132,8 +157,12 @@ with gen_tab:
             j = ui.image_picker(fsplit, names2, key=P + "f", label="Item", default_class=3)
             x2 = fsplit.images[j : j + 1]
             ui.show_image(x2[0], width=112, caption=f"input: {names2[int(fsplit.labels[j])]}")
-        ui.show_grid(cross_generate(model, 1, x2, seed=1), nrow=4, scale=2,
-                     caption=f"{m1} decoded from μ (first) and 7 draws from q(z | {m2})")  # fmt: skip
+        ui.show_grid(
+            cross_generate(model, 1, x2, seed=1),
+            nrow=4,
+            scale=2,
+            caption=f"{m1} decoded from μ (first) and 7 draws from q(z | {m2})",
+        )
 
 with trav_tab:
     order, _ = ui.cached_dims_by_kl(str(cur.entry.path), stamp, pair.name)
@@ -153,22 +182,47 @@ with trav_tab:
             ui.show_grid(g2, nrow=9, scale=2, caption=f"{m2} decoder")
     st.caption("The same codes through both decoders: rows change one latent dimension from −3 to +3.")
     st.markdown("**Both decoders, live**: drag a slider and watch both modalities change together.")
-    shared_sliders(model, ui.checkpoint_hash(str(cur.entry.path), stamp), zc, order[:k], [f"z{d}" for d in order[:k]],
-                   [m1, m2], key=P + "live")  # fmt: skip
+    shared_sliders(
+        model,
+        ui.checkpoint_hash(str(cur.entry.path), stamp),
+        zc,
+        order[:k],
+        [f"z{d}" for d in order[:k]],
+        [m1, m2],
+        key=P + "live",
+    )
 
 with cmp_tab:
     runner = ui.job_runner()
     st.markdown("Train the same data with each fusion and alignment option (same seed), then compare alignment.")
     epochs = st.slider("Epochs each", 2, 40, 10, key=P + "cmp_epochs")
-    variants = {"PoE": {}, "mean fusion": {"fusion": "mean"}, "PoE + CCA": {"cca_weight": 20.0}, "PoE + adversarial": {"adv_weight": 1.0},
-                "PoE + contrastive": {"contrastive_weight": 300.0, "temperature": 4.0}, "no unimodal terms": {"unimodal": False}}  # fmt: skip
+    variants = {
+        "PoE": {},
+        "mean fusion": {"fusion": "mean"},
+        "PoE + CCA": {"cca_weight": 20.0},
+        "PoE + adversarial": {"adv_weight": 1.0},
+        "PoE + contrastive": {"contrastive_weight": 300.0, "temperature": 4.0},
+        "no unimodal terms": {"unimodal": False},
+    }
     if st.button("Train all variants", icon=":material/compare:", key=P + "cmp_go"):
         stamp_ = time.strftime("%H%M%S")
         st.session_state[P + "cmp"] = {
-            label: runner.submit("train", {"spec": spec_to_dict(RunSpec("joint-vae", cur.meta["dataset"], {"latent_dim": model.latent_dim, **cfg},
-                                                                        TrainSettings(epochs=epochs))),
-                                           "name": f"joint-{label.replace(' ', '').replace('+', '-')}-{stamp_}"})
-            for label, cfg in variants.items()}  # fmt: skip
+            label: runner.submit(
+                "train",
+                {
+                    "spec": spec_to_dict(
+                        RunSpec(
+                            "joint-vae",
+                            cur.meta["dataset"],
+                            {"latent_dim": model.latent_dim, **cfg},
+                            TrainSettings(epochs=epochs),
+                        )
+                    ),
+                    "name": f"joint-{label.replace(' ', '').replace('+', '-')}-{stamp_}",
+                },
+            )
+            for label, cfg in variants.items()
+        }
     jobs = st.session_state.get(P + "cmp")
     if jobs:
 

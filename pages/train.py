@@ -32,8 +32,12 @@ def settings_ui() -> RunSpec:
     c1, c2 = st.columns(2)
     kinds = model_names()
     model = c1.selectbox("Model", kinds, index=kinds.index("vae-mlp"), key=P + "model")
-    dataset = c2.selectbox("Dataset", datasets_for(model), key=f"{P}dataset_{model}",
-                           help="Only the datasets this model trains on: paired ones for joint-vae.")  # fmt: skip
+    dataset = c2.selectbox(
+        "Dataset",
+        datasets_for(model),
+        key=f"{P}dataset_{model}",
+        help="Only the datasets this model trains on: paired ones for joint-vae.",
+    )
     st.session_state[DATASET] = dataset
     config = config_form(model, P + "cfg_")
     c1, c2, c3, c4 = st.columns(4)
@@ -49,11 +53,16 @@ def settings_ui() -> RunSpec:
             choices = anchor_names(ui.cached_dataset(dataset))
         except ExplorerError:
             choices = []  # the dataset is missing: submitting says so
-        anchors = st.multiselect("Anchors (optional)", choices, key=f"{P}anchors_{dataset}",
-                                 help="Pull images that look like each prototype towards a target region. See the Anchors page.")  # fmt: skip
+        anchors = st.multiselect(
+            "Anchors (optional)",
+            choices,
+            key=f"{P}anchors_{dataset}",
+            help="Pull images that look like each prototype towards a target region. See the Anchors page.",
+        )
         rate = st.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate") if anchors else 0.0
-    return RunSpec(model, dataset, config, TrainSettings(int(epochs), int(batch), float(lr), int(seed)),
-                   tuple(anchors), rate)  # fmt: skip
+    return RunSpec(
+        model, dataset, config, TrainSettings(int(epochs), int(batch), float(lr), int(seed)), tuple(anchors), rate
+    )
 
 
 def submit(spec: RunSpec, name: str) -> str | None:
@@ -76,14 +85,22 @@ with st.container(border=True):
     if b1.button("Start training", type="primary", icon=":material/play_arrow:", key=P + "start"):
         if job := submit(spec, run_name(spec)):
             st.session_state[P + "job"] = job
-    if b2.button("β sweep: 0.5, 1, 4", icon=":material/compare:", key=P + "beta_sweep",
-                 help="Trains the same model three times with β = 0.5, 1 and 4, same seed."):  # fmt: skip
+    if b2.button(
+        "β sweep: 0.5, 1, 4",
+        icon=":material/compare:",
+        key=P + "beta_sweep",
+        help="Trains the same model three times with β = 0.5, 1 and 4, same seed.",
+    ):
         runs = beta_sweep(spec)
         jobs = {label: submit(s, run_name(s, f"-beta{s.config['beta']:g}")) for label, s in runs.items()}
         st.session_state[P + "group"] = {"kind": "beta", "jobs": jobs}
-    if b3.button("AE against VAE", icon=":material/compare_arrows:", key=P + "aevae",
-                 help="Trains ae-mlp and vae-mlp with a 2-D latent, same seed.",
-                 disabled=get_model_class(spec.model).needs_dataset):  # one-modality models only  # fmt: skip
+    if b3.button(
+        "AE against VAE",
+        icon=":material/compare_arrows:",
+        key=P + "aevae",
+        help="Trains ae-mlp and vae-mlp with a 2-D latent, same seed.",
+        disabled=get_model_class(spec.model).needs_dataset,
+    ):  # one-modality models only
         jobs = {label: submit(s, run_name(s, "-cmp")) for label, s in ae_against_vae(spec).items()}
         st.session_state[P + "group"] = {"kind": "aevae", "jobs": jobs}
 
@@ -94,10 +111,16 @@ def snapshot_ui(job_id: str, class_names: tuple[str, ...], height: int = 380, ti
         st.caption("The latent map appears after the first epoch.")
         return
     s = view.snapshot
-    st.plotly_chart(class_scatter(s["embedding"], s["labels"], class_names, title or f"epoch {view.snapshot_epoch}", height),
-                    key=f"{P}map_{job_id}_{view.snapshot_epoch}")  # fmt: skip
-    ui.show_grid(torch.cat([torch.from_numpy(s["originals"]), torch.from_numpy(s["recons"])]), nrow=8, scale=2,
-                 caption="8 test images (top) and their reconstructions (bottom)")  # fmt: skip
+    st.plotly_chart(
+        class_scatter(s["embedding"], s["labels"], class_names, title or f"epoch {view.snapshot_epoch}", height),
+        key=f"{P}map_{job_id}_{view.snapshot_epoch}",
+    )
+    ui.show_grid(
+        torch.cat([torch.from_numpy(s["originals"]), torch.from_numpy(s["recons"])]),
+        nrow=8,
+        scale=2,
+        caption="8 test images (top) and their reconstructions (bottom)",
+    )
 
 
 def finished_ui(status, job_id: str) -> None:
@@ -111,8 +134,14 @@ def finished_ui(status, job_id: str) -> None:
         st.rerun()
     # The bytes themselves, not a deferred callable: the 1.5 s refresh re-registers the same content
     # under the same URL, where a deferred file could vanish between the refresh and the click.
-    c2.download_button("Download checkpoint", Path(ckpt).read_bytes(), f"{name}.safetensors", key=f"{P}dl_{job_id}",
-                       icon=":material/download:", mime="application/octet-stream")  # fmt: skip
+    c2.download_button(
+        "Download checkpoint",
+        Path(ckpt).read_bytes(),
+        f"{name}.safetensors",
+        key=f"{P}dl_{job_id}",
+        icon=":material/download:",
+        mime="application/octet-stream",
+    )
     if status.extra.get("stopped_early"):
         st.caption("Stopped early: the checkpoint holds the last completed epoch.")
     collapse_warning(ckpt)  # posterior collapse is said where it happens
@@ -159,7 +188,9 @@ if group:
         for col, (label, jid) in zip(cols, group["jobs"].items()):
             with col:
                 st.markdown(f"**{label}**")
-                status = ui.follow_job(jid, key=f"{P}stop_{jid}", stoppable=False, rerun_on_result=False) if jid else None
+                status = (
+                    ui.follow_job(jid, key=f"{P}stop_{jid}", stoppable=False, rerun_on_result=False) if jid else None
+                )
                 if status is None:
                     continue
                 snapshot_ui(jid, ds_names, height=300, title=" ")
@@ -175,12 +206,16 @@ if group:
 
     compare()
     if group["kind"] == "aevae":
-        st.caption("The autoencoder's codes are not pulled towards N(0, I): its map has gaps and an arbitrary "
-                   "scale, so points drawn from the prior often decode to nothing recognisable. The VAE's KL "
-                   "term fills the prior's space, so its samples look like digits.")  # fmt: skip
+        st.caption(
+            "The autoencoder's codes are not pulled towards N(0, I): its map has gaps and an arbitrary "
+            "scale, so points drawn from the prior often decode to nothing recognisable. The VAE's KL "
+            "term fills the prior's space, so its samples look like digits."
+        )
     else:
-        st.caption("Higher β weighs the KL term more: codes crowd towards the prior, dimensions collapse, "
-                   "reconstructions blur, and the KL falls while the reconstruction error rises.")  # fmt: skip
+        st.caption(
+            "Higher β weighs the KL term more: codes crowd towards the prior, dimensions collapse, "
+            "reconstructions blur, and the KL falls while the reconstruction error rises."
+        )
 
 with st.expander("Recent runs on this server"):
     for s in runner.jobs("train")[:10]:

@@ -52,13 +52,19 @@ with st.container(border=True):
         y = None
         if model.conditional:
             names = cur.dataset.class_names
-            y = st.selectbox("Decode as class", range(model.config.n_classes), key=P + "class",
-                             format_func=lambda c: names[c] if c < len(names) else str(c))  # fmt: skip
+            y = st.selectbox(
+                "Decode as class",
+                range(model.config.n_classes),
+                key=P + "class",
+                format_func=lambda c: names[c] if c < len(names) else str(c),
+            )
         if prior:
             st.caption("Sliders are ordered by each dimension's average KL (nats): the most informative first.")
         else:
-            st.caption(f"This model ({model.kind}) has no prior, so no KL and no prior SD: each slider spans the 1st–99th "
-                       "percentile of the test codes in its dimension, widest spread first.")  # fmt: skip
+            st.caption(
+                f"This model ({model.kind}) has no prior, so no KL and no prior SD: each slider spans the 1st–99th "
+                "percentile of the test codes in its dimension, widest spread first."
+            )
 collapse_warning(str(cur.entry.path))  # says so when dimensions have collapsed
 
 codes = None if prior else ui.cached_codes(path, stamp, cur.dataset.name, "test")
@@ -112,8 +118,10 @@ def live_panel(lm: LiveModel) -> None:
     sliders += [slider_spec(f"vector: {n}", -3.0, 3.0, 0.05, vec=v) for n, v in vectors.items()]
     values = [code[d] for d in shown] + [st.session_state[STRENGTH].get(n, 0.0) for n in vectors]
     live_sliders(lm, code, sliders, values, st.session_state[REV], key=LIVE, on_change=on_release, y=y, size=260)
-    st.caption(f"Decoded in your browser on every move ({lm.n_bytes / 2**20:.1f} MB of weights, fetched once "
-               "per model); the code reaches the server when you let go.")  # fmt: skip
+    st.caption(
+        f"Decoded in your browser on every move ({lm.n_bytes / 2**20:.1f} MB of weights, fetched once "
+        "per model); the code reaches the server when you let go."
+    )
 
 
 @st.fragment
@@ -126,12 +134,15 @@ def server_panel() -> None:
         for i, d in enumerate(shown):
             code[d] = cols[i % 2].slider(_label(d), *map(float, ranges[d]), float(code[d]), 0.05, key=f"{P}z{d}_{rev}")
         for name in vectors:
-            st.session_state[STRENGTH][name] = st.slider(f"vector: {name}", -3.0, 3.0, 0.0, 0.05,
-                                                         key=f"{P}vec_{name}_{rev}")  # fmt: skip
+            st.session_state[STRENGTH][name] = st.slider(
+                f"vector: {name}", -3.0, 3.0, 0.0, 0.05, key=f"{P}vec_{name}_{rev}"
+            )
     z = current_code()
     with right:
         ui.show_image(decode_codes(model, z[None], y)[0], width=280, caption="decode(z)")
-        st.caption("z = [" + ", ".join(f"{v:+.2f}" for v in z.tolist()[:MAX_SHOWN]) + (", …]" if zdim > MAX_SHOWN else "]"))
+        st.caption(
+            "z = [" + ", ".join(f"{v:+.2f}" for v in z.tolist()[:MAX_SHOWN]) + (", …]" if zdim > MAX_SHOWN else "]")
+        )
 
 
 def randomize() -> None:
@@ -157,14 +168,31 @@ steps = g2.slider("Columns: values across the range", 3, 15, 9, 2, key=P + "grid
 z_now = current_code()
 grid = traversal_grid(model, z_now, order[:k], range_values(ranges[order[:k]], steps), y)  # one batched decode
 across = f"{-span:+.1f} … {span:+.1f}" if prior else "each dimension's 1st … 99th percentile"
-ui.show_grid(grid, nrow=steps, scale=2, caption=f"Rows: z{', z'.join(map(str, order[:k]))}; columns: {across}; "
-             "around the sliders' code as of the last release")  # fmt: skip
+ui.show_grid(
+    grid,
+    nrow=steps,
+    scale=2,
+    caption=f"Rows: z{', z'.join(map(str, order[:k]))}; columns: {across}; "
+    "around the sliders' code as of the last release",
+)
 e1, e2, e3 = st.columns([2, 2, 3], vertical_alignment="bottom")
-e1.download_button("Grid as PNG", lambda: png_bytes(image_grid(grid, nrow=steps, scale=4)), "traversal.png",
-                   "image/png", key=P + "png", icon=":material/download:")  # fmt: skip
+e1.download_button(
+    "Grid as PNG",
+    lambda: png_bytes(image_grid(grid, nrow=steps, scale=4)),
+    "traversal.png",
+    "image/png",
+    key=P + "png",
+    icon=":material/download:",
+)
 gif_dim = e3.selectbox("Dimension for the GIF", order, key=f"{P}gif_dim_{ckpt}", format_func=lambda d: f"z{d}")
-e2.download_button("Sweep as GIF", lambda: gif_bytes(traversal_grid(model, z_now, [gif_dim], range_values(ranges[[gif_dim]], 24), y)),
-                   f"z{gif_dim}-sweep.gif", "image/gif", key=P + "gif", icon=":material/animated_images:")  # fmt: skip
+e2.download_button(
+    "Sweep as GIF",
+    lambda: gif_bytes(traversal_grid(model, z_now, [gif_dim], range_values(ranges[[gif_dim]], 24), y)),
+    f"z{gif_dim}-sweep.gif",
+    "image/gif",
+    key=P + "gif",
+    icon=":material/animated_images:",
+)
 
 ui.explainer(
     "What a traversal shows; active and collapsed dimensions",

@@ -154,9 +154,20 @@ def bad_datasets(folder: Path) -> dict[str, Path]:
 
 def _meta_only(kind: str, config: dict, latent_dim: int = 2, **fields) -> bytes:
     """A safetensors file with our metadata and no tensors: a few hundred bytes."""
-    meta = {"model": kind, "config": {**config, "latent_dim": latent_dim}, "latent_dim": latent_dim,
-            "dataset": "mnist", "split": "s", "seed": 0, "epochs": 0, "history": [], "test_metrics": {},
-            "versions": {}, "created": "now", **fields}  # fmt: skip
+    meta = {
+        "model": kind,
+        "config": {**config, "latent_dim": latent_dim},
+        "latent_dim": latent_dim,
+        "dataset": "mnist",
+        "split": "s",
+        "seed": 0,
+        "epochs": 0,
+        "history": [],
+        "test_metrics": {},
+        "versions": {},
+        "created": "now",
+        **fields,
+    }
     return _with_header({"__metadata__": {META_KEY: json.dumps(meta)}}, b"")
 
 
@@ -168,12 +179,18 @@ def memory_bombs(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         # 480 bytes that once took the server to 7.2 GB
-        "conv-128px-512ch.safetensors": _meta_only("vae-conv", {"in_shape": [1, 128, 128], "channels": [512, 512], "fc": 1536}),
+        "conv-128px-512ch.safetensors": _meta_only(
+            "vae-conv", {"in_shape": [1, 128, 128], "channels": [512, 512], "fc": 1536}
+        ),
         "joint-200-layers.safetensors": _meta_only("joint-vae", {**JOINT, "hidden": [4096] * 200}),
-        "joint-16TB-second.safetensors": _meta_only("joint-vae", {**JOINT, "second": "image", "second_shape": [1, 100_000, 100_000]}),
+        "joint-16TB-second.safetensors": _meta_only(
+            "joint-vae", {**JOINT, "second": "image", "second_shape": [1, 100_000, 100_000]}
+        ),
         "mlp-6x4096-128px.safetensors": _meta_only("vae-mlp", {"in_shape": [1, 128, 128], "hidden": [4096] * 6}),
-        "conv-within-caps-too-big.safetensors": _meta_only("vae-conv", {"in_shape": [1, 64, 64], "channels": [512, 512], "fc": 4096}),
-    }  # fmt: skip
+        "conv-within-caps-too-big.safetensors": _meta_only(
+            "vae-conv", {"in_shape": [1, 64, 64], "channels": [512, 512], "fc": 4096}
+        ),
+    }
     out = {}
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -188,13 +205,21 @@ def parser_crashers(folder: Path) -> dict[str, Path]:
     raw_meta = {META_KEY: json.dumps(meta)}
     deep = 200_000
     files = {
-        "dtype-list.safetensors": _with_header({"__metadata__": raw_meta, "w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),
-        "dtype-object.safetensors": _with_header({"__metadata__": raw_meta, "w": {"dtype": {"x": 1}, "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),
-        "shape-bools.safetensors": _with_header({"__metadata__": raw_meta, "w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4),
+        "dtype-list.safetensors": _with_header(
+            {"__metadata__": raw_meta, "w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4
+        ),
+        "dtype-object.safetensors": _with_header(
+            {"__metadata__": raw_meta, "w": {"dtype": {"x": 1}, "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4
+        ),
+        "shape-bools.safetensors": _with_header(
+            {"__metadata__": raw_meta, "w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4
+        ),
         "deep-header.safetensors": _raw_header(b'{"a":' * deep + b"1" + b"}" * deep),
         "deep-metadata.safetensors": _with_header({"__metadata__": {META_KEY: "[" * deep + "]" * deep}}, b""),
-        "deep-config.safetensors": _with_header({"__metadata__": {META_KEY: json.dumps(meta)[:-1] + ', "junk": ' + "[" * deep + "]" * deep + "}"}}, b""),
-    }  # fmt: skip
+        "deep-config.safetensors": _with_header(
+            {"__metadata__": {META_KEY: json.dumps(meta)[:-1] + ', "junk": ' + "[" * deep + "]" * deep + "}"}}, b""
+        ),
+    }
     out = {}
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -235,10 +260,16 @@ def mismatched_with_dataset(folder: Path) -> dict[str, Path]:
     npz = folder / "server-data.npz"
     np.savez(npz, images=np.zeros((4, 28, 28), np.uint8))
     files = {
-        "in-shape-vs-mnist.safetensors": checkpoint_bytes(small, build_metadata(small, dataset="mnist", split="s", seed=0, epochs=0)),
-        "cvae-3-classes.safetensors": checkpoint_bytes(cvae3, build_metadata(cvae3, dataset="mnist", split="s", seed=0, epochs=0)),
-        "server-path-dataset.safetensors": checkpoint_bytes(mlp, build_metadata(mlp, dataset=str(npz), split="s", seed=0, epochs=0)),
-    }  # fmt: skip
+        "in-shape-vs-mnist.safetensors": checkpoint_bytes(
+            small, build_metadata(small, dataset="mnist", split="s", seed=0, epochs=0)
+        ),
+        "cvae-3-classes.safetensors": checkpoint_bytes(
+            cvae3, build_metadata(cvae3, dataset="mnist", split="s", seed=0, epochs=0)
+        ),
+        "server-path-dataset.safetensors": checkpoint_bytes(
+            mlp, build_metadata(mlp, dataset=str(npz), split="s", seed=0, epochs=0)
+        ),
+    }
     out = {}
     for name, data in files.items():
         (folder / name).write_bytes(data)

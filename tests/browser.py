@@ -25,8 +25,16 @@ DECODED_SRC_JS = """() => { const c = document.querySelector('canvas[data-role="
   const img = el.querySelector('img'); return img && img.complete ? img.src : null; }"""
 # True once that src differs from the one passed in.
 SRC_CHANGED_JS = f"(b) => {{ const s = ({DECODED_SRC_JS})(); return s && s !== b; }}"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -39,9 +47,23 @@ def free_port() -> int:
 def serve(app: Path = ROOT / "app.py", env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
     """Run ``streamlit run app`` on a free loopback port; yields the base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     log = open(os.environ.get("EXPLORER_SERVER_LOG", os.devnull), "ab")
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

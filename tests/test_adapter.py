@@ -54,13 +54,13 @@ def deterministic():
 def not_a_vae():
     return object()
 '''
-EVIL_MODULE = '''
+EVIL_MODULE = """
 import pathlib
 pathlib.Path(__file__).with_name("IMPORTED").write_text("evil module was imported")
 
 def factory():
     raise SystemExit("never")
-'''
+"""
 
 
 @pytest.fixture
@@ -114,9 +114,13 @@ def test_mu_only_model_has_no_kl(user_code, capsys):
 
 @pytest.mark.parametrize(
     "spec, match",
-    [("usermod", "pkg.module:factory"), ("usermod:nothing", "no callable"), ("nosuchmod:factory", "cannot import"),
-     ("usermod:not_a_vae", "lacks encode, decode, latent_dim, image_shape")],
-)  # fmt: skip
+    [
+        ("usermod", "pkg.module:factory"),
+        ("usermod:nothing", "no callable"),
+        ("nosuchmod:factory", "cannot import"),
+        ("usermod:not_a_vae", "lacks encode, decode, latent_dim, image_shape"),
+    ],
+)
 def test_bad_specs_get_one_line(user_code, capsys, spec, match):
     rc, out, err = cli(capsys, "evaluate", "--model", spec)
     assert rc == 2 and match in err and len(err.strip().splitlines()) == 1 and out == ""
@@ -143,10 +147,22 @@ def test_module_names_from_files_are_never_imported(user_code):
     sidecar = adapters_dir() / "trusted-evil.json"
     from explorer.foreign.store import FORMAT
 
-    meta = {"format": FORMAT, "name": "trusted-evil", "model": "torch-adapter", "latent_dim": 3, "dataset": "mnist",
-            "config": {"in_shape": [1, 28, 28], "latent_dim": 3}, "split": "imported", "seed": 0, "epochs": 0,
-            "history": [], "test_metrics": {}, "versions": {}, "created": "",
-            "foreign": {"kind": "torch-adapter", "spec": "evilmod:factory", "fingerprint": ""}}  # fmt: skip
+    meta = {
+        "format": FORMAT,
+        "name": "trusted-evil",
+        "model": "torch-adapter",
+        "latent_dim": 3,
+        "dataset": "mnist",
+        "config": {"in_shape": [1, 28, 28], "latent_dim": 3},
+        "split": "imported",
+        "seed": 0,
+        "epochs": 0,
+        "history": [],
+        "test_metrics": {},
+        "versions": {},
+        "created": "",
+        "foreign": {"kind": "torch-adapter", "spec": "evilmod:factory", "fingerprint": ""},
+    }
     sidecar.write_text(json.dumps(meta))
     assert "trusted-evil" not in {e.name for e in list_checkpoints()}
     with pytest.raises(CheckpointError, match="loads only under `explorer serve --model"):

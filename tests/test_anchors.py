@@ -45,8 +45,15 @@ def test_donut_stick_loss_reproduced_exactly(mnist):
 def test_general_form_pulls_towards_targets():
     """With K anchors the KL minimum for mu is at rate * sum_k score_k * target_k."""
     protos = torch.eye(4)  # four one-pixel 'images' of 2x2
-    cfg = {"in_shape": [1, 2, 2], "latent_dim": 2, "hidden": [8], "anchor_rate": 2.0,
-           "anchors": [{"name": f"a{k}", "prototype": protos[k].tolist(), "target": t} for k, t in enumerate(default_targets(4, 2))]}  # fmt: skip
+    cfg = {
+        "in_shape": [1, 2, 2],
+        "latent_dim": 2,
+        "hidden": [8],
+        "anchor_rate": 2.0,
+        "anchors": [
+            {"name": f"a{k}", "prototype": protos[k].tolist(), "target": t} for k, t in enumerate(default_targets(4, 2))
+        ],
+    }
     model = build_model("vae-mlp", cfg)
     x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])  # matches anchor 0 fully
     assert torch.allclose(model.anchor_shift(x), 2.0 * torch.tensor([default_targets(4, 2)[0]]))
@@ -78,8 +85,28 @@ def test_cli_anchored_training_puts_ones_towards_plus_plus(tmp_path):
     cosines = []
     for seed in (1, 2):
         ck, codes = tmp_path / f"a{seed}.safetensors", tmp_path / f"a{seed}.npz"
-        subprocess.run([sys.executable, "-m", "explorer", "train", "--model", "vae-mlp", "--latent-dim", "2", "--anchor", "donut,stick",
-                        "--epochs", "5", "--seed", str(seed), "--out", str(ck)], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "explorer",
+                "train",
+                "--model",
+                "vae-mlp",
+                "--latent-dim",
+                "2",
+                "--anchor",
+                "donut,stick",
+                "--epochs",
+                "5",
+                "--seed",
+                str(seed),
+                "--out",
+                str(ck),
+            ],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(
             [sys.executable, "-m", "explorer", "encode", str(ck), "--split", "test", "--out", str(codes)],
             check=True,

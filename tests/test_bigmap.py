@@ -16,9 +16,17 @@ NAMES = tuple(str(c) for c in range(10))
 def _proj(n: int, seed: int = 0) -> Projection:
     rng = np.random.default_rng(seed)
     z = np.zeros((n, 2), np.float32)
-    return Projection(rng.normal(size=(n, 2)).astype(np.float32), rng.integers(0, 10, n), np.arange(n), z, z,
-                      rng.random(n).astype(np.float32), rng.random(n).astype(np.float32), np.zeros((0, 2), np.float32),
-                      meta={"params": {"method": "pca"}})  # fmt: skip
+    return Projection(
+        rng.normal(size=(n, 2)).astype(np.float32),
+        rng.integers(0, 10, n),
+        np.arange(n),
+        z,
+        z,
+        rng.random(n).astype(np.float32),
+        rng.random(n).astype(np.float32),
+        np.zeros((0, 2), np.float32),
+        meta={"params": {"method": "pca"}},
+    )
 
 
 @pytest.fixture

@@ -101,8 +101,10 @@ def test_live_training_ends_with_model_in_picker(page, app_url):
     page.wait_for_function("() => document.body.innerText.includes('Finished:')", timeout=180_000)
     # The epoch map is its own fragment, redrawn every 3 s: wait for the state (its title naming the
     # last epoch), not for a time; an earlier epoch's map already has the reconstructions' caption.
-    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                           ".some(t => t.textContent.trim() === 'epoch 3')", timeout=30_000)  # fmt: skip
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.trim() === 'epoch 3')",
+        timeout=30_000,
+    )
     assert "8 test images (top) and their reconstructions" in page.inner_text("body")
     assert page.query_selector_all(".js-plotly-plot"), "curves and latent map are drawn"
     page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()

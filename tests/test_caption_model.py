@@ -79,7 +79,9 @@ def test_digit_to_caption_reads_class_and_attributes():
     assert acc["class"] >= 0.85 and acc["attributes"] >= 0.65
     assert acc["attributes"] > base["attributes"] + 0.15  # the words say more than the class does
     one = image_to_caption(model, ds.test.images[0])
-    assert int(ds.test.labels[0]) == list(one["groups"]["class"]).index(max(one["groups"]["class"], key=one["groups"]["class"].get))
+    assert int(ds.test.labels[0]) == list(one["groups"]["class"]).index(
+        max(one["groups"]["class"], key=one["groups"]["class"].get)
+    )
     for group in one["groups"].values():
         assert abs(sum(group.values()) - 1) < 1e-5
     assert set(one["probs"]) == set(VOCAB) and one["caption"].startswith("a ")

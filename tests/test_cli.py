@@ -40,8 +40,19 @@ def test_train_prints_final_metrics(trained):
 
 def test_info(trained):
     meta = json.loads(run("info", "--json", str(trained[0])).stdout)
-    for key in ("model", "config", "latent_dim", "dataset", "split", "seed", "epochs", "history",
-                "test_metrics", "versions", "created"):  # fmt: skip
+    for key in (
+        "model",
+        "config",
+        "latent_dim",
+        "dataset",
+        "split",
+        "seed",
+        "epochs",
+        "history",
+        "test_metrics",
+        "versions",
+        "created",
+    ):
         assert key in meta
     assert meta["dataset"] == "digits" and meta["epochs"] == 2 and len(meta["history"]) == 2
 
@@ -69,9 +80,15 @@ def test_pickles_refused_without_running(command, tmp_path):
     assert not (tmp_path / MARKER).exists()
 
 
-@pytest.mark.parametrize("args", [["train", "--latent-dim", "0", "--out", "x.safetensors"],
-                                  ["train", "--dataset", "nope", "--out", "x.safetensors"],
-                                  ["info", "/no/such/file"], ["evaluate", "missing-model"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--latent-dim", "0", "--out", "x.safetensors"],
+        ["train", "--dataset", "nope", "--out", "x.safetensors"],
+        ["info", "/no/such/file"],
+        ["evaluate", "missing-model"],
+    ],
+)
 def test_bad_arguments_one_line(args):
     proc = run(*args, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
@@ -79,8 +96,27 @@ def test_bad_arguments_one_line(args):
 
 def test_joint_vae_train_and_encode_each_modality(tmp_path):
     ck = tmp_path / "joint.safetensors"
-    line = json.loads(run("train", "--dataset", "mnist+label", "--model", "joint-vae", "--latent-dim", "4", "--epochs", "1",
-                          "--fusion", "poe", "--cca-weight", "1", "--adv-weight", "0.5", "--out", str(ck)).stdout.splitlines()[-1])  # fmt: skip
+    line = json.loads(
+        run(
+            "train",
+            "--dataset",
+            "mnist+label",
+            "--model",
+            "joint-vae",
+            "--latent-dim",
+            "4",
+            "--epochs",
+            "1",
+            "--fusion",
+            "poe",
+            "--cca-weight",
+            "1",
+            "--adv-weight",
+            "0.5",
+            "--out",
+            str(ck),
+        ).stdout.splitlines()[-1]
+    )
     assert {"unimodal", "cca", "adv"} <= set(line)
     meta = json.loads(run("info", "--json", str(ck)).stdout)
     assert meta["config"]["modalities"] == ["mnist", "label"] and meta["config"]["second"] == "label"
@@ -133,8 +169,18 @@ def test_known_name_with_suffix_resolves():
     assert meta["model"] == "vae-mlp" and meta["latent_dim"] == 2
 
 
-@pytest.mark.parametrize("name", ["missing-tensor", "extra-tensor", "wrong-shape", "nan-weights", "unknown-kind",
-                                  "nonsense-config", "latent-dim-mismatch"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "missing-tensor",
+        "extra-tensor",
+        "wrong-shape",
+        "nan-weights",
+        "unknown-kind",
+        "nonsense-config",
+        "latent-dim-mismatch",
+    ],
+)
 def test_info_exits_2_when_the_file_would_not_load(name, bad_ckpts):
     files = bad_ckpts
     _one_error_line(run_inline("info", str(files[f"{name}.safetensors"])))
@@ -150,15 +196,18 @@ def test_info_negative_latent_dim_exits_2(tmp_path):
     assert "latent_dim" in _one_error_line(run_inline("info", str(path)))
 
 
-@pytest.mark.parametrize("args,words", [
-    (["train", "--anchor-rate", "nan", "--out", "x.safetensors"], "finite"),
-    (["train", "--hidden", "abc", "--out", "x.safetensors"], "whole numbers"),
-    (["train", "--lr", "abc", "--out", "x.safetensors"], "not a number"),
-    (["train", "--epochs", "x", "--out", "x.safetensors"], "invalid int"),
-    (["train"], "required"),
-    (["no-such-command"], "invalid choice"),
-    (["evaluate", "mnist-vae-mlp-z2", "--device", "tpu"], "this machine has: cpu"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["train", "--anchor-rate", "nan", "--out", "x.safetensors"], "finite"),
+        (["train", "--hidden", "abc", "--out", "x.safetensors"], "whole numbers"),
+        (["train", "--lr", "abc", "--out", "x.safetensors"], "not a number"),
+        (["train", "--epochs", "x", "--out", "x.safetensors"], "invalid int"),
+        (["train"], "required"),
+        (["no-such-command"], "invalid choice"),
+        (["evaluate", "mnist-vae-mlp-z2", "--device", "tpu"], "this machine has: cpu"),
+    ],
+)
 def test_bad_arguments_are_one_line_without_usage(args, words):
     assert words in _one_error_line(run_inline(*args))
 
@@ -167,8 +216,13 @@ def test_bad_device_in_the_environment_exits_2_and_lists_devices():
     import os
 
     env = {**os.environ, "EXPLORER_DEVICE": "cuda:7"}
-    proc = subprocess.run([sys.executable, "-m", "explorer", "evaluate", "mnist-vae-mlp-z2"], capture_output=True,
-                          text=True, timeout=120, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "explorer", "evaluate", "mnist-vae-mlp-z2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     line = _one_error_line(proc)
     assert "cuda:7" in line and "cpu" in line
 

@@ -11,7 +11,11 @@ import pytest
 from explorer.course.steps import STEPS
 from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
+]
 SHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS", Path(__file__).resolve().parents[1] / "screens"))
 
 
@@ -49,7 +53,9 @@ def test_2d_prior_overlay_draws_its_markers(page, app_url):
     after = _plot_area_pixels(page)
     # The legend entry can narrow the plot, so compare what is drawn, not pixel by pixel: the crosses are
     # the only near-black marks (the manifold is grey at 45% opacity, the points are coloured).
-    frac = [sum(1 for r, g, b in im.getdata() if max(r, g, b) < 90) / (im.size[0] * im.size[1]) for im in (before, after)]
+    frac = [
+        sum(1 for r, g, b in im.getdata() if max(r, g, b) < 90) / (im.size[0] * im.size[1]) for im in (before, after)
+    ]
     assert frac[1] > frac[0] + 0.005, frac  # 1,000 crosses: thousands of dark pixels
     assert not exceptions(page)
     SHOTS.mkdir(exist_ok=True)

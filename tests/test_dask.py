@@ -52,14 +52,36 @@ def cluster(tmp_path_factory):
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
     worker_home = tmp_path_factory.mktemp("worker-home")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPLORER_HOME": str(worker_home), "EXPLORER_DEVICE": "cpu",
-           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "EXPLORER_HOME": str(worker_home),
+        "EXPLORER_DEVICE": "cpu",
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+    }
     common = ["--host", "127.0.0.1", "--no-dashboard"]
     procs = [subprocess.Popen([DASK, "scheduler", "--port", str(port), *common], env=env, stderr=subprocess.DEVNULL)]
     for i, res in enumerate(("train=1", "other=1")):
-        procs.append(subprocess.Popen([DASK, "worker", addr, "--nthreads", "1", "--name", f"w{i}", "--resources", res,
-                                       "--local-directory", str(worker_home / f"w{i}"), *common],
-                                      env=env, stderr=subprocess.DEVNULL))  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "worker",
+                    addr,
+                    "--nthreads",
+                    "1",
+                    "--name",
+                    f"w{i}",
+                    "--resources",
+                    res,
+                    "--local-directory",
+                    str(worker_home / f"w{i}"),
+                    *common,
+                ],
+                env=env,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     from distributed import Client
 
     client = Client(addr, timeout=60, set_as_default=False)
@@ -182,13 +204,30 @@ def test_two_app_replicas_share_jobs(cluster):
 def test_cli_embed_runs_on_the_cluster(cluster, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "map.npz"
-    cmd = [sys.executable, "-m", "explorer", "embed", "mnist-vae-mlp-z2", "--method", "pca", "--limit", "200",
-           "--seed", "9", "--scheduler", cluster[0], "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "explorer",
+        "embed",
+        "mnist-vae-mlp-z2",
+        "--method",
+        "pca",
+        "--limit",
+        "200",
+        "--seed",
+        "9",
+        "--scheduler",
+        cluster[0],
+        "--out",
+        str(out),
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     line = json.loads(res.stdout.strip().splitlines()[-1])
     assert line["cached"] is False and line["n"] == 200 and out.is_file()
-    specs = {d: json.loads((d / "spec.json").read_text()) for d in (Path(os.environ["EXPLORER_HOME"]) / "jobs").iterdir()}
+    specs = {
+        d: json.loads((d / "spec.json").read_text()) for d in (Path(os.environ["EXPLORER_HOME"]) / "jobs").iterdir()
+    }
     mine = [d for d, spec in specs.items() if spec["params"]["projection"]["seed"] == 9]
     assert len(mine) == 1  # it went through the job API, not computed in the CLI's process
     st = read_status(mine[0])
@@ -197,8 +236,20 @@ def test_cli_embed_runs_on_the_cluster(cluster, tmp_path):
 
 def test_cli_train_runs_on_the_cluster(cluster, tmp_path):
     out = tmp_path / "cli.safetensors"
-    cmd = [sys.executable, "-m", "explorer", "train", "--dataset", "digits", "--epochs", "1", "--scheduler", cluster[0],
-           "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "explorer",
+        "train",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--scheduler",
+        cluster[0],
+        "--out",
+        str(out),
+    ]
     res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1])["checkpoint"] == str(out)

@@ -17,8 +17,11 @@ def test_every_kind_exports_all_its_decoders(kind):
     exp = export_decoder(model, "abc")
     spec = exp.spec
     assert spec["key"] == "abc" and spec["latent_dim"] == 3
-    assert exp.n_bytes == 4 * spec["n_floats"] == 4 * sum(p.numel() for n, p in model.named_parameters()
-                                                            if n.startswith(("decoder.", "decoder2.")))  # fmt: skip
+    assert (
+        exp.n_bytes
+        == 4 * spec["n_floats"]
+        == 4 * sum(p.numel() for n, p in model.named_parameters() if n.startswith(("decoder.", "decoder2.")))
+    )
     assert spec["n_classes"] == (model.config.n_classes if model.conditional else 0)
     assert spec["outputs"][0]["shape"] == list(model.config.in_shape) and spec["outputs"][0]["final"] == "sigmoid"
     assert spec["outputs"][0]["in"] == 3 + spec["n_classes"]

@@ -150,7 +150,10 @@ def test_divergence_before_any_epoch_promises_nothing(monkeypatch, tmp_path):
     def nan_model(kind, config, seed):
         model = real_make(kind, config, seed)
         original = model.loss
-        model.loss = lambda x, y=None, generator=None: {**original(x, y, generator), "total": torch.tensor(float("nan"))}
+        model.loss = lambda x, y=None, generator=None: {
+            **original(x, y, generator),
+            "total": torch.tensor(float("nan")),
+        }
         return model
 
     import torch
@@ -169,7 +172,11 @@ def test_upload_to_a_full_disk_is_one_line_and_leaves_nothing(monkeypatch):
     m, meta = _model_and_meta(3)
     data = checkpoint_bytes(m, meta)
     real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: _FailingFile(real_fdopen(fd, mode), OSError(errno.ENOSPC, "No space left on device")))
+    monkeypatch.setattr(
+        os,
+        "fdopen",
+        lambda fd, mode: _FailingFile(real_fdopen(fd, mode), OSError(errno.ENOSPC, "No space left on device")),
+    )
     with pytest.raises(CheckpointError, match="No space left on device") as info:
         save_upload("mine.safetensors", data)
     monkeypatch.undo()
@@ -265,9 +272,12 @@ def test_app_survives_broken_files_and_a_bad_device(monkeypatch, tmp_path):
     from tests.bad_files import bad_metadata, mismatched_with_dataset
 
     runs_dir().mkdir(parents=True, exist_ok=True)
-    (runs_dir() / "bad-history.safetensors").write_bytes(bad_metadata(tmp_path)["history-numbers.safetensors"].read_bytes())
+    (runs_dir() / "bad-history.safetensors").write_bytes(
+        bad_metadata(tmp_path)["history-numbers.safetensors"].read_bytes()
+    )
     (runs_dir() / "wrong-shape.safetensors").write_bytes(
-        mismatched_with_dataset(tmp_path)["in-shape-vs-mnist.safetensors"].read_bytes())  # fmt: skip
+        mismatched_with_dataset(tmp_path)["in-shape-vs-mnist.safetensors"].read_bytes()
+    )
     monkeypatch.setenv("EXPLORER_DEVICE", "tpu")
     app = str(Path(__file__).resolve().parents[1] / "app.py")
     at = AppTest.from_file(app, default_timeout=120).run()

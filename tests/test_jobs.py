@@ -33,10 +33,17 @@ def _train(epochs: int, seed: int) -> dict:
 
 
 def test_importing_starts_no_cluster():
-    code = ("import sys, explorer.jobs, explorer.ui.jobs, explorer.cluster as c; "
-            "assert not c._clients and c._cluster is None; assert 'distributed' not in sys.modules, 'imported'")  # fmt: skip
-    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    code = (
+        "import sys, explorer.jobs, explorer.ui.jobs, explorer.cluster as c; "
+        "assert not c._clients and c._cluster is None; assert 'distributed' not in sys.modules, 'imported'"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
 
 

@@ -44,10 +44,18 @@ def odd_decoder_model():
     """A conv model whose decoder uses every other op the exporter knows: BN, Conv2d, LeakyReLU, ELU, Tanh."""
     model = model_for("vae-conv", {"latent_dim": 5}, seed=1)
     model.decoder = nn.Sequential(
-        nn.Linear(5, 8 * 7 * 7), nn.BatchNorm1d(8 * 7 * 7), nn.ELU(0.7), nn.Unflatten(1, (8, 7, 7)),
-        nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.BatchNorm2d(4), nn.LeakyReLU(0.2),
-        nn.ConvTranspose2d(4, 4, 3, 2, 1, output_padding=1), nn.Tanh(), nn.Conv2d(4, 1, 3, 1, 1), nn.Sigmoid(),
-    )  # fmt: skip
+        nn.Linear(5, 8 * 7 * 7),
+        nn.BatchNorm1d(8 * 7 * 7),
+        nn.ELU(0.7),
+        nn.Unflatten(1, (8, 7, 7)),
+        nn.ConvTranspose2d(8, 4, 4, 2, 1),
+        nn.BatchNorm2d(4),
+        nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(4, 4, 3, 2, 1, output_padding=1),
+        nn.Tanh(),
+        nn.Conv2d(4, 1, 3, 1, 1),
+        nn.Sigmoid(),
+    )
     for m in model.decoder:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -64,8 +72,16 @@ def browser_vs_torch(page, model, output: int = 0) -> float:
     with torch.no_grad():
         want = model.decode(z, ys) if output == 0 else model.decode_modality(output, z)
     exp = export_decoder(model, "test")
-    got = page.evaluate(DECODE_JS, [exp.spec, base64.b64encode(exp.blob).decode(), z.tolist(),
-                                    ys.tolist() if ys is not None else [None] * 16, output])  # fmt: skip
+    got = page.evaluate(
+        DECODE_JS,
+        [
+            exp.spec,
+            base64.b64encode(exp.blob).decode(),
+            z.tolist(),
+            ys.tolist() if ys is not None else [None] * 16,
+            output,
+        ],
+    )
     got = torch.tensor(got).reshape(want.shape)
     assert got.min() >= 0 and got.max() <= 1
     return float((got - want).abs().max())
@@ -93,8 +109,9 @@ def test_browser_slerp_matches_torch(kernel_page):
 
     a, b = torch.randn(6), torch.randn(6)
     want = BaseVAE.interpolate(a, b, 5, "slerp")
-    got = kernel_page.evaluate("([a, b]) => [0, .25, .5, .75, 1].map(t => LatentKernels.slerp(a, b, t))",
-                               [a.tolist(), b.tolist()])  # fmt: skip
+    got = kernel_page.evaluate(
+        "([a, b]) => [0, .25, .5, .75, 1].map(t => LatentKernels.slerp(a, b, t))", [a.tolist(), b.tolist()]
+    )
     assert torch.allclose(torch.tensor(got, dtype=torch.float32), want, atol=1e-5)
 
 

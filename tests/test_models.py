@@ -54,7 +54,9 @@ def test_model_kl_matches_closed_form(kind):
     terms = model.terms(x, y)
     expected = kl_per_dim(mu, logvar).sum(1) if model.stochastic else torch.zeros(4)
     assert torch.allclose(terms["kl"], expected, atol=1e-5)
-    assert torch.allclose(terms["total"], terms["recon"] + model.config.beta * terms["kl"] + extras(model, terms), atol=1e-3)
+    assert torch.allclose(
+        terms["total"], terms["recon"] + model.config.beta * terms["kl"] + extras(model, terms), atol=1e-3
+    )
 
 
 def test_beta_weights_kl(kind):
@@ -107,8 +109,19 @@ def test_checkpoint_round_trip(kind, tmp_path):
     assert torch.allclose(loaded.reconstruct(x, y), model.reconstruct(x, y))
 
 
-@pytest.mark.parametrize("bad", [{"latent_dim": 0}, {"latent_dim": 65}, {"beta": -1.0}, {"recon": "l1"},
-                                 {"hidden": []}, {"in_shape": [1, 28]}, {"bogus": 1}, {"latent_dim": "2"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"latent_dim": 0},
+        {"latent_dim": 65},
+        {"beta": -1.0},
+        {"recon": "l1"},
+        {"hidden": []},
+        {"in_shape": [1, 28]},
+        {"bogus": 1},
+        {"latent_dim": "2"},
+    ],
+)
 def test_config_validation(bad):
     with pytest.raises(ConfigError):
         build_model("vae-mlp", bad)
@@ -147,8 +160,17 @@ def test_every_kind_with_anchors_has_an_anchor_term(kind, mnist):
     assert sum(float(p.grad.abs().sum()) for n, p in model.named_parameters() if n.startswith("encoder.")) > 0
 
 
-@pytest.mark.parametrize("name", ["mnist-vae-mlp-z2", "mnist-vae-mlp-z2-anchored", "mnist-ae-mlp-z2",
-                                  "mnist-cvae-mlp-z2", "fashion-mnist-vae-conv-z16", "mnist-fashion-joint-vae"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mnist-vae-mlp-z2",
+        "mnist-vae-mlp-z2-anchored",
+        "mnist-ae-mlp-z2",
+        "mnist-cvae-mlp-z2",
+        "fashion-mnist-vae-conv-z16",
+        "mnist-fashion-joint-vae",
+    ],
+)
 def test_shipped_checkpoints_score_what_their_training_recorded(name):
     """The loss terms, re-evaluated now, equal the test metrics written when each checkpoint was trained."""
     from explorer.analysis.evaluate import evaluate_split
@@ -183,7 +205,9 @@ def test_total_correlation_is_larger_for_dependent_codes():
 def test_tcvae_without_its_tc_weight_is_the_mlp_vae():
     """The new kind adds exactly one term: at tc_weight 0 its loss is vae-mlp's, same seed, same batch."""
     x = torch.rand(16, 1, 28, 28)
-    tc = model_for("beta-tcvae", {"latent_dim": 3, "tc_weight": 0.0}, seed=5).terms(x, generator=torch.Generator().manual_seed(1))
+    tc = model_for("beta-tcvae", {"latent_dim": 3, "tc_weight": 0.0}, seed=5).terms(
+        x, generator=torch.Generator().manual_seed(1)
+    )
     plain = model_for("vae-mlp", {"latent_dim": 3}, seed=5).terms(x, generator=torch.Generator().manual_seed(1))
     assert set(tc) == set(plain) | {"tc"}
     assert all(torch.equal(tc[k], plain[k]) for k in plain)

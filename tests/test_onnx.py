@@ -48,8 +48,15 @@ class TinyDecoder(nn.Module):
 
 def export(module: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> Path:
     axes = {"input": {0: "batch"}, **{o: {0: "batch"} for o in outputs}}
-    torch.onnx.export(module.eval(), (example,), str(path), input_names=["input"], output_names=outputs,
-                      dynamic_axes=axes, dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        module.eval(),
+        (example,),
+        str(path),
+        input_names=["input"],
+        output_names=outputs,
+        dynamic_axes=axes,
+        dynamo=False,
+    )
     return path
 
 
@@ -83,8 +90,20 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def import_args(enc, dec, *extra: str) -> list[str]:
-    return ["import-onnx", "--encoder", str(enc), "--decoder", str(dec), "--latent-dim", str(Z),
-            "--image-shape", "1,28,28", "--dataset", "mnist", *extra]  # fmt: skip
+    return [
+        "import-onnx",
+        "--encoder",
+        str(enc),
+        "--decoder",
+        str(dec),
+        "--latent-dim",
+        str(Z),
+        "--image-shape",
+        "1,28,28",
+        "--dataset",
+        "mnist",
+        *extra,
+    ]
 
 
 def test_exported_pair_through_the_whole_cli(pair, capsys, tmp_path):
@@ -158,8 +177,16 @@ def test_mu_only_encoder_is_an_autoencoder(pair, tmp_path):
             return self.enc(x)[0]
 
     e = export(MuOnly(), torch.rand(2, 1, 28, 28), tmp_path / "mu.onnx", ["mu"])
-    path = import_onnx(e, dec_path, latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist", name="ae",
-                       encoder_outputs="mu", decoder_output="logits")  # fmt: skip
+    path = import_onnx(
+        e,
+        dec_path,
+        latent_dim=Z,
+        image_shape=(1, 28, 28),
+        dataset="mnist",
+        name="ae",
+        encoder_outputs="mu",
+        decoder_output="logits",
+    )
     model, meta = load_for_use(path)
     assert model.stochastic is False and model.has_prior is False and meta["test_metrics"]["kl"] == 0
     from explorer.analysis.evaluate import evaluate
@@ -182,10 +209,15 @@ def test_fixed_batch_and_flat_input_encoders(pair, tmp_path):
             return torch.cat(self.enc(x_flat.view(-1, 1, 28, 28)), dim=1)  # (B, 2z)
 
     path = tmp_path / "flat.onnx"
-    torch.onnx.export(Flat().eval(), (torch.rand(3, 784),), str(path), input_names=["x"], output_names=["h"], dynamo=False)
+    torch.onnx.export(
+        Flat().eval(), (torch.rand(3, 784),), str(path), input_names=["x"], output_names=["h"], dynamo=False
+    )
     assert [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim] == [3, 784]
-    model, _ = load_for_use(import_onnx(path, dec_path, latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist",
-                                        name="flat", decoder_output="logits"))  # fmt: skip
+    model, _ = load_for_use(
+        import_onnx(
+            path, dec_path, latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist", name="flat", decoder_output="logits"
+        )
+    )
     x = torch.rand(10, 1, 28, 28)  # 10 = 3 + 3 + 3 + 1 (padded)
     with torch.no_grad():
         mu, logvar = model.encode(x)
@@ -198,16 +230,24 @@ def test_fixed_batch_and_flat_input_encoders(pair, tmp_path):
 def hand_decoder(w: np.ndarray, b: np.ndarray, out_shape=(1, 28, 28), extra_nodes=(), domain_opsets=()) -> bytes:
     """z (B, Z) -> sigmoid(z W + b) reshaped to (B, *out_shape), built node by node."""
     n = int(np.prod(out_shape))
-    nodes = [helper.make_node("MatMul", ["z", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["a"]),
-             helper.make_node("Sigmoid", ["a"], ["p"]), helper.make_node("Reshape", ["p", "shape"], ["x"]),
-             *extra_nodes]  # fmt: skip
+    nodes = [
+        helper.make_node("MatMul", ["z", "W"], ["h"]),
+        helper.make_node("Add", ["h", "b"], ["a"]),
+        helper.make_node("Sigmoid", ["a"], ["p"]),
+        helper.make_node("Reshape", ["p", "shape"], ["x"]),
+        *extra_nodes,
+    ]
     graph = helper.make_graph(
-        nodes, "hand_decoder",
+        nodes,
+        "hand_decoder",
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", w.shape[0]])],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", *out_shape])],
-        [numpy_helper.from_array(w.astype(np.float32), "W"), numpy_helper.from_array(b.astype(np.float32), "b"),
-         numpy_helper.from_array(np.array([-1, *out_shape], np.int64), "shape")],
-    )  # fmt: skip
+        [
+            numpy_helper.from_array(w.astype(np.float32), "W"),
+            numpy_helper.from_array(b.astype(np.float32), "b"),
+            numpy_helper.from_array(np.array([-1, *out_shape], np.int64), "shape"),
+        ],
+    )
     assert w.shape[1] == n
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), *domain_opsets])
     model.ir_version = 8
@@ -219,8 +259,9 @@ def test_hand_built_decoder_is_imported_and_decoded(pair, tmp_path):
     rng = np.random.default_rng(0)
     w, b = rng.normal(0, 1, (Z, 784)), rng.normal(0, 1, 784)
     (tmp_path / "hand.onnx").write_bytes(hand_decoder(w, b))
-    path = import_onnx(enc_path, tmp_path / "hand.onnx", latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist",
-                       name="hand")  # fmt: skip
+    path = import_onnx(
+        enc_path, tmp_path / "hand.onnx", latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist", name="hand"
+    )
     model, meta = load_for_use(path)
     z = rng.normal(0, 1, (7, Z)).astype(np.float32)
     want = (1 / (1 + np.exp(-(z @ w.astype(np.float32) + b.astype(np.float32))))).reshape(7, 1, 28, 28)
@@ -263,8 +304,13 @@ def test_external_data_is_refused_and_never_opened(pair, tmp_path, monkeypatch):
 def test_custom_domain_op_is_refused(pair, tmp_path):
     enc_path, *_ = pair
     evil = helper.make_node("Exec", ["x"], ["y"], domain="com.evil")
-    dec = write(tmp_path, "custom.onnx", hand_decoder(np.zeros((Z, 784)), np.zeros(784), extra_nodes=[evil],
-                                                      domain_opsets=[helper.make_opsetid("com.evil", 1)]))  # fmt: skip
+    dec = write(
+        tmp_path,
+        "custom.onnx",
+        hand_decoder(
+            np.zeros((Z, 784)), np.zeros(784), extra_nodes=[evil], domain_opsets=[helper.make_opsetid("com.evil", 1)]
+        ),
+    )
     refused(enc_path, dec, tmp_path, "com.evil")
     with pytest.raises(CheckpointError, match="custom operator"):  # the node alone, without its opset import
         model = onnx.load_model_from_string(hand_decoder(np.zeros((Z, 784)), np.zeros(784), extra_nodes=[evil]))
@@ -284,14 +330,27 @@ def test_huge_initializer_is_refused_before_allocation(pair, tmp_path):
     "what, make, kw, match",
     [
         ("latent size", lambda: hand_decoder(np.zeros((3, 784)), np.zeros(784)), {}, r"expected \(batch, 2\)"),
-        ("image shape", lambda: hand_decoder(np.zeros((Z, 64)), np.zeros(64), out_shape=(1, 8, 8)), {}, "output has shape"),
-        ("declared vs --image-shape", lambda: hand_decoder(np.zeros((Z, 784)), np.zeros(784)), {"image_shape": (1, 8, 8)},
-         r"takes input of shape"),
+        (
+            "image shape",
+            lambda: hand_decoder(np.zeros((Z, 64)), np.zeros(64), out_shape=(1, 8, 8)),
+            {},
+            "output has shape",
+        ),
+        (
+            "declared vs --image-shape",
+            lambda: hand_decoder(np.zeros((Z, 784)), np.zeros(784)),
+            {"image_shape": (1, 8, 8)},
+            r"takes input of shape",
+        ),
         ("NaN output", lambda: hand_decoder(np.full((Z, 784), np.nan), np.zeros(784)), {}, "NaN"),
-        ("not probabilities", lambda: hand_decoder(np.zeros((Z, 784)), np.zeros(784), out_shape=(1, 28, 28)),
-         {"decoder_output": "probabilities", "_scale": True}, r"not probabilities"),
+        (
+            "not probabilities",
+            lambda: hand_decoder(np.zeros((Z, 784)), np.zeros(784), out_shape=(1, 28, 28)),
+            {"decoder_output": "probabilities", "_scale": True},
+            r"not probabilities",
+        ),
     ],
-)  # fmt: skip
+)
 def test_wrong_shapes_and_bad_outputs_are_refused(pair, tmp_path, what, make, kw, match):
     enc_path, *_ = pair
     data = make()
@@ -330,8 +389,15 @@ def app_home(pair, tmp_path_factory):
     home = tmp_path_factory.mktemp("apphome")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPLORER_HOME", str(home))
-        import_onnx(pair[0], pair[1], latent_dim=Z, image_shape=(1, 28, 28), dataset="mnist", name="outside",
-                    decoder_output="logits")  # fmt: skip
+        import_onnx(
+            pair[0],
+            pair[1],
+            latent_dim=Z,
+            image_shape=(1, 28, 28),
+            dataset="mnist",
+            name="outside",
+            decoder_output="logits",
+        )
     return home
 
 
@@ -383,8 +449,13 @@ def test_sidebar_imports_a_pair_and_refuses_a_hostile_one(pair, tmp_path):
 
     enc_path, dec_path, *_ = pair
     evil = helper.make_node("Exec", ["x"], ["y"], domain="com.evil")
-    bad = write(tmp_path, "evil.onnx", hand_decoder(np.zeros((Z, 784)), np.zeros(784), extra_nodes=[evil],
-                                                    domain_opsets=[helper.make_opsetid("com.evil", 1)]))  # fmt: skip
+    bad = write(
+        tmp_path,
+        "evil.onnx",
+        hand_decoder(
+            np.zeros((Z, 784)), np.zeros(784), extra_nodes=[evil], domain_opsets=[helper.make_opsetid("com.evil", 1)]
+        ),
+    )
 
     def import_pair(page, enc: Path, dec: Path, name: str, logits: bool) -> None:
         if not page.get_by_text("Encoder (.onnx)").is_visible():
@@ -409,7 +480,10 @@ def test_sidebar_imports_a_pair_and_refuses_a_hostile_one(pair, tmp_path):
         page.goto(url)
         wait_idle(page)
         import_pair(page, enc_path, dec_path, "from-the-sidebar", logits=True)
-        page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('onnx · z=2')", timeout=120_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('onnx · z=2')",
+            timeout=120_000,
+        )
         assert "from-the-sidebar" in {e.name for e in list_checkpoints()}
         assert not exceptions(page)
         import_pair(page, enc_path, bad, "evil", logits=False)

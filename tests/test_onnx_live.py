@@ -87,8 +87,16 @@ def test_an_imported_model_is_mapped_by_a_worker_that_gets_its_files_as_bytes(tm
     monkeypatch.setenv("EXPLORER_HOME", str(tmp_path / "home"))
     enc = export(TinyEncoder(), torch.rand(3, 1, 28, 28), tmp_path / "enc.onnx", ["mu", "logvar"])
     dec = export(TinyDecoder(), torch.randn(3, 2), tmp_path / "dec.onnx", ["x"])
-    sidecar = import_onnx(enc, dec, latent_dim=2, image_shape=(1, 28, 28), dataset="mnist", name="far",
-                          decoder_output="logits", taken=set())  # fmt: skip
+    sidecar = import_onnx(
+        enc,
+        dec,
+        latent_dim=2,
+        image_shape=(1, 28, 28),
+        dataset="mnist",
+        name="far",
+        decoder_output="logits",
+        taken=set(),
+    )
     blobs = model_blobs(sidecar)
     assert set(blobs) == {"model.json", "encoder.onnx", "decoder.onnx"}
     p = ProjectionParams(method="pca", limit=300)

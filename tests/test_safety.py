@@ -138,8 +138,13 @@ def test_memory_bombs_refused_without_growing_memory(tmp_path):
 
     bombs = [*memory_bombs(tmp_path / "ck").values(), *npz_bombs(tmp_path / "npz").values()]
     env = {**os.environ, "EXPLORER_HOME": str(tmp_path / "home")}
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(shipped_dir() / "mnist-vae-mlp-z2.safetensors"),
-                           *map(str, bombs)], capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(shipped_dir() / "mnist-vae-mlp-z2.safetensors"), *map(str, bombs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     ckpt_bombs = sum(p.suffix != ".npz" for p in bombs)

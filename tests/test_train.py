@@ -76,8 +76,14 @@ def test_settings_validation(bad):
 def test_comparison_runs_share_everything_but_what_they_compare():
     from explorer.training.pipeline import RunSpec, ae_against_vae, beta_sweep
 
-    spec = RunSpec("ae-mlp", "digits", {"latent_dim": 8, "beta": 1.0, "recon": "mse"}, TrainSettings(3, 64, 3e-3, 7),
-                   ("donut",), 2.0)  # fmt: skip
+    spec = RunSpec(
+        "ae-mlp",
+        "digits",
+        {"latent_dim": 8, "beta": 1.0, "recon": "mse"},
+        TrainSettings(3, 64, 3e-3, 7),
+        ("donut",),
+        2.0,
+    )
     sweep = beta_sweep(spec)
     assert list(sweep) == ["β = 0.5", "β = 1", "β = 4"]
     assert {s.model for s in sweep.values()} == {"vae-mlp"} and [s.config["beta"] for s in sweep.values()] == [
@@ -97,8 +103,10 @@ def test_curves_plot_every_term_a_model_reports():
 
     terms = ("recon", "kl", "tc", "total")  # "tc": a term from a model trainview has never seen
     curves = {"step": [1, 2, 3], **{t: [3.0, 2.0, 1.0] for t in terms}}
-    history = [{"epoch": e, **{f"{part}_{t}": float(e) for t in terms for part in ("train", "test")},
-                "test_elbo": 1.0} for e in (1, 2)]  # fmt: skip
+    history = [
+        {"epoch": e, **{f"{part}_{t}": float(e) for t in terms for part in ("train", "test")}, "test_elbo": 1.0}
+        for e in (1, 2)
+    ]
     view = RunView(curves, history)
     assert run_terms(view) == ["total", "recon", "kl", "tc"]
     by_step = {tr.name for tr in curves_figure(view, "step", smooth=1).data}
@@ -127,7 +135,10 @@ def test_train_flags_come_from_the_model_configs(capsys):
         assert getattr(args, name) == opt.default, name
     args = parser.parse_args(["train", "--out", "x"])
     assert all(getattr(args, name) is None for name in model_options())  # unset: the model's own default
-    for flag, value, says in (("--hidden", "4x", "whole numbers separated by commas"), ("--latent-dim", "2.5", "not a whole number")):
+    for flag, value, says in (
+        ("--hidden", "4x", "whole numbers separated by commas"),
+        ("--latent-dim", "2.5", "not a whole number"),
+    ):
         with pytest.raises(SystemExit):
             parser.parse_args(["train", flag, value, "--out", "x"])
         assert says in capsys.readouterr().err
@@ -153,8 +164,11 @@ def test_train_page_offers_only_what_works_together():
         next(s for s in at.selectbox if s.label == label).select(value).run()
 
     def labels() -> set[str]:
-        return {w.label for kind in ("number_input", "slider", "radio", "text_input", "toggle", "multiselect")
-                for w in getattr(at, kind)}  # fmt: skip
+        return {
+            w.label
+            for kind in ("number_input", "slider", "radio", "text_input", "toggle", "multiselect")
+            for w in getattr(at, kind)
+        }
 
     select("Model", "joint-vae")
     assert not at.exception

@@ -136,9 +136,11 @@ def short_run_warning(names: list[str], anchored: list[float], plain: list[float
     if plain is not None:
         worse = [n for n, a, p in zip(names, anchored, plain, strict=False) if a >= p]
         if worse:
-            return (f"After {epochs} epoch{'s' * (epochs != 1)}, {len(worse)} of {len(names)} anchors ({', '.join(worse)}) "
-                    "ended no nearer their targets than in the plain twin: the run is too short to show the effect. "
-                    "Train for 20 or more epochs.")  # fmt: skip
+            return (
+                f"After {epochs} epoch{'s' * (epochs != 1)}, {len(worse)} of {len(names)} anchors ({', '.join(worse)}) "
+                "ended no nearer their targets than in the plain twin: the run is too short to show the effect. "
+                "Train for 20 or more epochs."
+            )
         return None
     if epochs < 10:
         return f"Only {epochs} epoch{'s' * (epochs != 1)}: anchors need 10 or more to pull their data home."

@@ -117,8 +117,16 @@ def image_to_caption(model: BaseVAE, image: Tensor) -> dict:
 def train_digit_classifier(split: Split, epochs: int = 4, seed: int = 0) -> nn.Module:
     """A small CNN that reads MNIST digits (the judge of generated digits). Eval mode on return."""
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 5, padding=2),
-                        nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 7 * 7, 10))  # fmt: skip
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 10),
+    )
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -141,8 +149,12 @@ def image_to_caption_accuracy(model: BaseVAE, split: Split) -> dict[str, float]:
     """Digit -> caption: class-word accuracy and each attribute word's accuracy against the measured word."""
     _check(model)
     table = caption_table(split.images, split.labels)
-    probs = torch.cat([model.decode_modality(1, model.encode(split.images[i : i + 2000].to(model.device))[0]).cpu()  # type: ignore[attr-defined]
-                       for i in range(0, len(split), 2000)])  # fmt: skip
+    probs = torch.cat(
+        [
+            model.decode_modality(1, model.encode(split.images[i : i + 2000].to(model.device))[0]).cpu()  # type: ignore[attr-defined]
+            for i in range(0, len(split), 2000)
+        ]
+    )
     labels, levels = read_caption(probs)
     out = {"class": float((labels.numpy() == table.labels).mean())}
     for j, a in enumerate(ATTRIBUTES):
@@ -174,8 +186,13 @@ def caption_to_image_accuracy(model: BaseVAE, classifier: nn.Module, n: int = 32
                 hits[attr].append((quantise(m, torch.full((n,), c))[:, j] == level).float().mean().item())
                 vals.append(m[:, j])
             means[word] = float(torch.cat(vals).mean())
-    return {"class": correct / total, "thickness": float(np.mean(hits["thickness"])), "slant": float(np.mean(hits["slant"])),
-            "thick_minus_thin": means["thick"] - means["thin"], "right_minus_left": means["right-slanted"] - means["left-slanted"]}  # fmt: skip
+    return {
+        "class": correct / total,
+        "thickness": float(np.mean(hits["thickness"])),
+        "slant": float(np.mean(hits["slant"])),
+        "thick_minus_thin": means["thick"] - means["thin"],
+        "right_minus_left": means["right-slanted"] - means["left-slanted"],
+    }
 
 
 def class_only_attribute_accuracy(train: Split, test: Split) -> dict[str, float]:

@@ -23,8 +23,9 @@ def _second_split(ds: object, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def encode_modality(model: BaseVAE, ds: object, modality: str, split: str = "test",
-                    batch: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def encode_modality(
+    model: BaseVAE, ds: object, modality: str, split: str = "test", batch: int = 2000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Encode one modality alone: (mu, logvar, labels) as numpy."""
     names = list(getattr(model.config, "modalities", ()))
     if modality not in names or getattr(ds, "partner", None) is None:
@@ -51,8 +52,9 @@ def retrieval_accuracy(codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.nd
     return float((labels_b[nearest.numpy()] == labels_a).mean())
 
 
-def paired_distances(codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.ndarray, labels_b: np.ndarray,
-                     seed: int = 0) -> tuple[float, float]:  # fmt: skip
+def paired_distances(
+    codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.ndarray, labels_b: np.ndarray, seed: int = 0
+) -> tuple[float, float]:
     """Mean distance from each code to a same-class code of the other modality, and to a random one."""
     rng = np.random.default_rng(seed)
     by_class = {c: np.flatnonzero(labels_b == c) for c in np.unique(labels_b)}
@@ -63,17 +65,24 @@ def paired_distances(codes_a: np.ndarray, labels_a: np.ndarray, codes_b: np.ndar
     )
 
 
-def alignment_from_codes(names: tuple[str, str], a: np.ndarray, la: np.ndarray, b: np.ndarray,
-                         lb: np.ndarray) -> dict[str, float]:  # fmt: skip
+def alignment_from_codes(
+    names: tuple[str, str], a: np.ndarray, la: np.ndarray, b: np.ndarray, lb: np.ndarray
+) -> dict[str, float]:
     """Retrieval both ways and paired/random distances from each modality's codes and labels."""
     m1, m2 = names
     paired, rand = paired_distances(a, la, b, lb)
-    return {f"retrieval_{m1}_to_{m2}": retrieval_accuracy(a, la, b, lb), f"retrieval_{m2}_to_{m1}": retrieval_accuracy(b, lb, a, la),
-            "paired_distance": paired, "random_distance": rand}  # fmt: skip
+    return {
+        f"retrieval_{m1}_to_{m2}": retrieval_accuracy(a, la, b, lb),
+        f"retrieval_{m2}_to_{m1}": retrieval_accuracy(b, lb, a, la),
+        "paired_distance": paired,
+        "random_distance": rand,
+    }
 
 
 @torch.no_grad()
-def cross_generate(model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, seed: int = 0, spread: float = 1.0) -> torch.Tensor:
+def cross_generate(
+    model: BaseVAE, source: int, x: torch.Tensor, n: int = 8, seed: int = 0, spread: float = 1.0
+) -> torch.Tensor:
     """Encode one item of modality ``source`` (0 or 1) alone; decode the other modality.
 
     x: (1, ...) -> (n, ...): from the posterior mean first, then n - 1 draws from N(mu, (spread * sigma)^2).

@@ -109,8 +109,13 @@ class Projection:
         out.write(",".join(["index", "label", "class"] + [f"x{i}" for i in range(self.embedding.shape[1])]) + "\n")
         for r in range(len(self.labels)):
             name = class_names[self.labels[r]] if self.labels[r] < len(class_names) else str(self.labels[r])
-            out.write(",".join([str(self.index[r]), str(self.labels[r]), name.replace(",", " ")]
-                               + [f"{v:.5f}" for v in self.embedding[r]]) + "\n")  # fmt: skip
+            out.write(
+                ",".join(
+                    [str(self.index[r]), str(self.labels[r]), name.replace(",", " ")]
+                    + [f"{v:.5f}" for v in self.embedding[r]]
+                )
+                + "\n"
+            )
         return out.getvalue().encode()
 
     def project(self, codes: np.ndarray) -> np.ndarray | None:
@@ -171,8 +176,14 @@ def plane(codes: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndar
     return emb, lambda z: (z - mean) @ comps.T, "PCA"
 
 
-def _tsne(codes: np.ndarray, p: ProjectionParams, progress: Progress, partial: Callable[[np.ndarray], None] | None,
-          should_stop: Callable[[], bool], n_jobs: int) -> tuple[np.ndarray, Any]:  # fmt: skip
+def _tsne(
+    codes: np.ndarray,
+    p: ProjectionParams,
+    progress: Progress,
+    partial: Callable[[np.ndarray], None] | None,
+    should_stop: Callable[[], bool],
+    n_jobs: int,
+) -> tuple[np.ndarray, Any]:
     from openTSNE import TSNE
 
     total = p.early_iter + p.n_iter
@@ -187,9 +198,20 @@ def _tsne(codes: np.ndarray, p: ProjectionParams, progress: Progress, partial: C
             partial(np.asarray(embedding, dtype=np.float32))
         return should_stop()
 
-    tsne = TSNE(n_components=p.dims, perplexity=p.perplexity, early_exaggeration_iter=p.early_iter, n_iter=p.n_iter,
-                initialization="pca", neighbors="annoy", negative_gradient_method="fft" if p.dims == 2 else "bh",
-                n_jobs=n_jobs, random_state=p.seed, callbacks=cb, callbacks_every_iters=TSNE_CALLBACK_EVERY, verbose=False)  # fmt: skip
+    tsne = TSNE(
+        n_components=p.dims,
+        perplexity=p.perplexity,
+        early_exaggeration_iter=p.early_iter,
+        n_iter=p.n_iter,
+        initialization="pca",
+        neighbors="annoy",
+        negative_gradient_method="fft" if p.dims == 2 else "bh",
+        n_jobs=n_jobs,
+        random_state=p.seed,
+        callbacks=cb,
+        callbacks_every_iters=TSNE_CALLBACK_EVERY,
+        verbose=False,
+    )
     emb = tsne.fit(codes)
     seen["fitted"] = True
     return np.asarray(emb, dtype=np.float32), emb
@@ -199,8 +221,13 @@ def _umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarr
     os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
     import umap
 
-    reducer = umap.UMAP(n_components=p.dims, n_neighbors=p.n_neighbors, min_dist=p.min_dist,
-                        random_state=p.seed, n_jobs=1 if p.seed is not None else n_jobs)  # fmt: skip
+    reducer = umap.UMAP(
+        n_components=p.dims,
+        n_neighbors=p.n_neighbors,
+        min_dist=p.min_dist,
+        random_state=p.seed,
+        n_jobs=1 if p.seed is not None else n_jobs,
+    )
     return reducer.fit_transform(codes).astype(np.float32), reducer
 
 
@@ -286,10 +313,25 @@ def compute_projection(
             grid_xy = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
             extra = {"grid_xy": grid_xy, "grid_codes": reducer.inverse_transform(grid_xy).astype(np.float32)}
     progress(0.97, "measuring quality")
-    meta = {"params": p.to_dict(), "n": len(sub), "latent_dim": model.latent_dim,
-            "quality": quality(mu, emb, labels, p.seed), "seconds": time.perf_counter() - t0}  # fmt: skip
-    return Projection(emb.astype(np.float32), labels, index.numpy(), mu, logvar, terms["recon"].numpy(),
-                      terms["kl"].numpy(), np.asarray(prior, np.float32), meta=meta, **extra)  # fmt: skip
+    meta = {
+        "params": p.to_dict(),
+        "n": len(sub),
+        "latent_dim": model.latent_dim,
+        "quality": quality(mu, emb, labels, p.seed),
+        "seconds": time.perf_counter() - t0,
+    }
+    return Projection(
+        emb.astype(np.float32),
+        labels,
+        index.numpy(),
+        mu,
+        logvar,
+        terms["recon"].numpy(),
+        terms["kl"].numpy(),
+        np.asarray(prior, np.float32),
+        meta=meta,
+        **extra,
+    )
 
 
 def compute_from_blobs(
@@ -344,9 +386,16 @@ def projection_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) ->
         np.save(buf, emb)
         rep.put("partial.npy", buf.getvalue())
 
-    key, proj = compute_from_blobs(blobs, params["checkpoint"], params["dataset"], p, n_jobs=1,
-                                   progress=lambda f, m: rep.progress(f, m), partial=partial,
-                                   should_stop=rep.should_stop)  # fmt: skip
+    key, proj = compute_from_blobs(
+        blobs,
+        params["checkpoint"],
+        params["dataset"],
+        p,
+        n_jobs=1,
+        progress=lambda f, m: rep.progress(f, m),
+        partial=partial,
+        should_stop=rep.should_stop,
+    )
     if rep.should_stop(fresh=True):  # a stopped t-SNE returns its unfinished layout: not a map to cache
         return {}
     rel = cache_dir().relative_to(home_dir())

@@ -62,8 +62,9 @@ def has_prior(model: BaseVAE) -> bool:
     return bool(getattr(model, "stochastic", True))
 
 
-def slider_ranges(model: BaseVAE, span: float, codes: np.ndarray | Tensor | None = None,
-                  q: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:  # fmt: skip
+def slider_ranges(
+    model: BaseVAE, span: float, codes: np.ndarray | Tensor | None = None, q: tuple[float, float] = (1.0, 99.0)
+) -> np.ndarray:
     """Per-dimension slider range (lo, hi). -> (z, 2)
 
     With a prior: ±``span`` prior SDs. Without one (an AE), the codes' own ``q`` percentiles,

@@ -61,8 +61,18 @@ def reparameterise(model: BaseVAE, x: Tensor, y: int | None = None, seed: int = 
         cloud = mu.detach() + sigma.detach() * cloud_eps
         decoded = torch.sigmoid(logits[0]).detach()
         decoded_mean = model.decode(mu.detach()[None], yy)[0]
-    return Reparam(mu.detach().cpu(), sigma.detach().cpu(), eps.cpu(), z.detach().cpu(), decoded.cpu(),
-                   decoded_mean.cpu(), cloud.cpu(), mu.grad.cpu(), sigma.grad.cpu(), z.grad.cpu())  # fmt: skip
+    return Reparam(
+        mu.detach().cpu(),
+        sigma.detach().cpu(),
+        eps.cpu(),
+        z.detach().cpu(),
+        decoded.cpu(),
+        decoded_mean.cpu(),
+        cloud.cpu(),
+        mu.grad.cpu(),
+        sigma.grad.cpu(),
+        z.grad.cpu(),
+    )
 
 
 # --- posterior collapse ---------------------------------------------------------------------
@@ -78,11 +88,15 @@ def collapse_message(kl_dims: np.ndarray, stochastic: bool = True, threshold: fl
     kl_dims = np.asarray(kl_dims)
     n, k = len(kl_dims), len(active_dims(kl_dims, threshold))
     if k == 0:
-        return (f"Posterior collapse: none of the {n} latent dimensions has a mean KL above {threshold} nats, so "
-                "q(z|x) equals the prior and the decoder ignores z; every image decodes alike.")  # fmt: skip
+        return (
+            f"Posterior collapse: none of the {n} latent dimensions has a mean KL above {threshold} nats, so "
+            "q(z|x) equals the prior and the decoder ignores z; every image decodes alike."
+        )
     if k < n:
-        return (f"Partial posterior collapse: {n - k} of {n} latent dimensions are inactive (mean KL ≤ {threshold} "
-                "nats): they sit at the prior and moving them changes nothing.")  # fmt: skip
+        return (
+            f"Partial posterior collapse: {n - k} of {n} latent dimensions are inactive (mean KL ≤ {threshold} "
+            "nats): they sit at the prior and moving them changes nothing."
+        )
     return None
 
 
@@ -107,8 +121,13 @@ def kmeans_clusters(codes: np.ndarray, labels: np.ndarray, k: int = 10, seed: in
     n_classes = int(labels.max()) + 1
     conf = np.zeros((k, n_classes), np.int64)
     np.add.at(conf, (assign, labels), 1)
-    return Clustering(assign, float(adjusted_rand_score(labels, assign)), float(normalized_mutual_info_score(labels, assign)),
-                      conf, conf.argmax(1))  # fmt: skip
+    return Clustering(
+        assign,
+        float(adjusted_rand_score(labels, assign)),
+        float(normalized_mutual_info_score(labels, assign)),
+        conf,
+        conf.argmax(1),
+    )
 
 
 # --- architecture -----------------------------------------------------------------------------
@@ -135,19 +154,26 @@ def architecture(model: BaseVAE) -> list[Block]:
     hidden = list(getattr(cfg, "hidden", ()))
     if hasattr(cfg, "channels"):  # conv
         c1, c2 = cfg.channels
-        enc = [Block(f"conv 4×4/2 → {c1} ch", f"{c1}×{h // 2}×{w // 2}", "encoder"),
-               Block(f"conv 4×4/2 → {c2} ch", f"{c2}×{h // 4}×{w // 4}", "encoder"),
-               Block(f"linear {cfg.fc}", str(cfg.fc), "encoder")]  # fmt: skip
-        dec = [Block(f"linear {cfg.fc}", str(cfg.fc), "decoder"),
-               Block(f"deconv → {c1} ch", f"{c1}×{h // 2}×{w // 2}", "decoder")]  # fmt: skip
+        enc = [
+            Block(f"conv 4×4/2 → {c1} ch", f"{c1}×{h // 2}×{w // 2}", "encoder"),
+            Block(f"conv 4×4/2 → {c2} ch", f"{c2}×{h // 4}×{w // 4}", "encoder"),
+            Block(f"linear {cfg.fc}", str(cfg.fc), "encoder"),
+        ]
+        dec = [
+            Block(f"linear {cfg.fc}", str(cfg.fc), "decoder"),
+            Block(f"deconv → {c1} ch", f"{c1}×{h // 2}×{w // 2}", "decoder"),
+        ]
     else:
         enc = [Block(f"linear {n} + ReLU", str(n), "encoder") for n in hidden]
         dec = [Block(f"linear {n} + ReLU", str(n), "decoder") for n in reversed(hidden)]
     blocks += enc
     z = cfg.latent_dim
     if model.stochastic:
-        blocks += [Block(f"μ ({z})", str(z), "posterior"), Block(f"log σ² ({z})", str(z), "posterior"),
-                   Block(f"z = μ + σ⊙ε ({z})", str(z), "latent")]  # fmt: skip
+        blocks += [
+            Block(f"μ ({z})", str(z), "posterior"),
+            Block(f"log σ² ({z})", str(z), "posterior"),
+            Block(f"z = μ + σ⊙ε ({z})", str(z), "latent"),
+        ]
     else:
         blocks.append(Block(f"code z ({z}), no sampling", str(z), "latent"))
     blocks += dec
@@ -174,9 +200,14 @@ def latent_size_row(model: BaseVAE, split: Split, seed: int = 0) -> dict[str, fl
     terms = per_sample_terms(model, split, seed)
     mu, logvar = encode_split(model, split)
     kl_dims = mean_kl_per_dim(model, mu, logvar)
-    return {"z": model.latent_dim, "recon": float(terms["recon"].mean()), "kl": float(terms["kl"].mean()),
-            "elbo": float(terms["elbo"].mean()), "active": int(len(active_dims(kl_dims))) if model.stochastic else model.latent_dim,
-            "kl90": kl_share_dims(kl_dims) if model.stochastic else model.latent_dim}  # fmt: skip
+    return {
+        "z": model.latent_dim,
+        "recon": float(terms["recon"].mean()),
+        "kl": float(terms["kl"].mean()),
+        "elbo": float(terms["elbo"].mean()),
+        "active": int(len(active_dims(kl_dims))) if model.stochastic else model.latent_dim,
+        "kl90": kl_share_dims(kl_dims) if model.stochastic else model.latent_dim,
+    }
 
 
 def kl_share_dims(kl_dims: np.ndarray, share: float = 0.9) -> int:

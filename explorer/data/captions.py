@@ -45,17 +45,76 @@ WIDTH_MEDIANS = (19.13, 4.02, 16.10, 13.97, 15.02, 14.76, 14.59, 13.59, 12.97, 1
 SIZE_MEDIANS = (7.48, 5.82, 7.21, 7.12, 6.14, 7.17, 6.44, 6.78, 6.70, 6.14)  # per class, pixels
 # Other spellings that mean a vocabulary word, and words that carry nothing (read, not encoded).
 SYNONYMS = {
-    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven",
-    "8": "eight", "9": "nine", "bold": "thick", "heavy": "thick", "fat": "thick", "light": "thin",
-    "fine": "thin", "skinny": "thin", "regular": "medium", "normal": "medium", "slanted": "right-slanted",
-    "slanting": "right-slanted", "italic": "right-slanted", "leaning": "right-slanted", "tilted": "right-slanted",
-    "right": "right-slanted", "left": "left-slanted", "backslanted": "left-slanted", "back-slanted": "left-slanted",
-    "straight": "upright", "vertical": "upright", "slim": "narrow", "condensed": "narrow", "broad": "wide",
-    "big": "large", "tiny": "small", "little": "small",
-}  # fmt: skip
-FILLER = frozenset(("a", "an", "the", "digit", "number", "numeral", "written", "drawn", "handwritten", "and",
-                    "with", "in", "of", "to", "is", "it", "that", "this", "very", "quite", "rather", "stroke",
-                    "strokes", "ink", "pen", "lines", "line", "shape", "shaped", "s"))  # fmt: skip
+    "0": "zero",
+    "1": "one",
+    "2": "two",
+    "3": "three",
+    "4": "four",
+    "5": "five",
+    "6": "six",
+    "7": "seven",
+    "8": "eight",
+    "9": "nine",
+    "bold": "thick",
+    "heavy": "thick",
+    "fat": "thick",
+    "light": "thin",
+    "fine": "thin",
+    "skinny": "thin",
+    "regular": "medium",
+    "normal": "medium",
+    "slanted": "right-slanted",
+    "slanting": "right-slanted",
+    "italic": "right-slanted",
+    "leaning": "right-slanted",
+    "tilted": "right-slanted",
+    "right": "right-slanted",
+    "left": "left-slanted",
+    "backslanted": "left-slanted",
+    "back-slanted": "left-slanted",
+    "straight": "upright",
+    "vertical": "upright",
+    "slim": "narrow",
+    "condensed": "narrow",
+    "broad": "wide",
+    "big": "large",
+    "tiny": "small",
+    "little": "small",
+}
+FILLER = frozenset(
+    (
+        "a",
+        "an",
+        "the",
+        "digit",
+        "number",
+        "numeral",
+        "written",
+        "drawn",
+        "handwritten",
+        "and",
+        "with",
+        "in",
+        "of",
+        "to",
+        "is",
+        "it",
+        "that",
+        "this",
+        "very",
+        "quite",
+        "rather",
+        "stroke",
+        "strokes",
+        "ink",
+        "pen",
+        "lines",
+        "line",
+        "shape",
+        "shaped",
+        "s",
+    )
+)
 PHRASINGS = (
     "a {thickness}, {slant} {cls}, {width} and {size}",
     "a {size} {width} {cls} in {thickness} strokes, {slant}",
@@ -80,7 +139,9 @@ def measure(images: Tensor) -> Tensor:
     cxy = (m * dx * dy).sum((1, 2)) / mass
     ink = (m > 0.5).float()[:, None]  # (B, 1, H, W)
     pad = F.pad(ink, (1, 1, 1, 1))
-    eroded = ink * pad[..., :-2, 1:-1] * pad[..., 2:, 1:-1] * pad[..., 1:-1, :-2] * pad[..., 1:-1, 2:]  # 4-neighbour erosion
+    eroded = (
+        ink * pad[..., :-2, 1:-1] * pad[..., 2:, 1:-1] * pad[..., 1:-1, :-2] * pad[..., 1:-1, 2:]
+    )  # 4-neighbour erosion
     boundary = (ink - eroded).sum((1, 2, 3)).clamp_min(1)
     thickness = 2 * ink.sum((1, 2, 3)) / boundary
     slant = -cxy / vy
@@ -178,12 +239,20 @@ def caption_table(images: Tensor, labels: Tensor, batch: int = 2000) -> CaptionT
     buf = io.BytesIO()
     np.savez(buf, measures=table.measures, levels=table.levels, labels=table.labels, captions=np.array(caps, dtype=str))
     atomic_write_bytes(path, buf.getvalue())
-    atomic_write_json(path.with_suffix(".json"), {"version": CAPTION_VERSION, "n": len(y), "attributes": ATTRIBUTES,
-                                                  "vocab": VOCAB, "thickness_cuts": THICKNESS_CUTS, "slant_cuts": SLANT_CUTS})  # fmt: skip
+    atomic_write_json(
+        path.with_suffix(".json"),
+        {
+            "version": CAPTION_VERSION,
+            "n": len(y),
+            "attributes": ATTRIBUTES,
+            "vocab": VOCAB,
+            "thickness_cuts": THICKNESS_CUTS,
+            "slant_cuts": SLANT_CUTS,
+        },
+    )
     return table
 
 
 def vocabulary_summary() -> str:
     """The vocabulary as one line per word group (for the README and the UI)."""
     return "\n".join([f"class: {', '.join(CLASS_WORDS)}"] + [f"{a}: {', '.join(LEVEL_WORDS[a])}" for a in ATTRIBUTES])
-

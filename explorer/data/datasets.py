@@ -16,8 +16,18 @@ from explorer.data.paired import PAIRED_NAMES, load_paired
 from explorer.errors import DatasetError
 
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 DATASET_NAMES = ("mnist", "fashion-mnist", "digits")
 DATASET_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "digits": (1, 8, 8)}  # (C, H, W)
@@ -75,8 +85,14 @@ def _mnist(data_dir: str | None, download: bool) -> Dataset:
     with resources.as_file(bundled) as path:
         images, labels = _read_pair(Path(path), "t10k")  # type: ignore[misc]
     train, test = seeded_split(images, labels, n_test=1000)
-    return Dataset("mnist", train, test, DIGIT_CLASSES, "bundled MNIST 10k test set",
-                   f"bundled t10k, seeded {SPLIT_SEED}: 9000 train / 1000 test")  # fmt: skip
+    return Dataset(
+        "mnist",
+        train,
+        test,
+        DIGIT_CLASSES,
+        "bundled MNIST 10k test set",
+        f"bundled t10k, seeded {SPLIT_SEED}: 9000 train / 1000 test",
+    )
 
 
 def _fashion(data_dir: str | None, download: bool) -> Dataset:
@@ -102,8 +118,14 @@ def _digits(data_dir: str | None, download: bool) -> Dataset:
     d = load_digits()
     images = (d.images / 16.0).astype(np.float32)  # (1797, 8, 8) in [0,1]
     train, test = seeded_split(images, d.target, n_test=360)
-    return Dataset("digits", train, test, DIGIT_CLASSES, "scikit-learn bundled digits (8x8)",
-                   f"seeded {SPLIT_SEED}: 1437 train / 360 test")  # fmt: skip
+    return Dataset(
+        "digits",
+        train,
+        test,
+        DIGIT_CLASSES,
+        "scikit-learn bundled digits (8x8)",
+        f"seeded {SPLIT_SEED}: 1437 train / 360 test",
+    )
 
 
 _LOADERS = {"mnist": _mnist, "fashion-mnist": _fashion, "digits": _digits}
@@ -124,4 +146,3 @@ def load_dataset(name: str, data_dir: str | None = None, download: bool = False)
     if name not in _LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; choose {', '.join(DATASET_NAMES)} or a .npz file")
     return _LOADERS[name](data_dir, download)
-

@@ -158,5 +158,11 @@ def load_npz(path: str | Path) -> Dataset:
     n_classes = int(labels.max()) + 1
     n_test = max(1, n // 10)
     train, test = seeded_split(images, labels, n_test=n_test)
-    return Dataset(f"npz:{path.name}", train, test, tuple(str(i) for i in range(n_classes)), str(path),
-                   f"seeded {SPLIT_SEED}: {n - n_test} train / {n_test} test")  # fmt: skip
+    return Dataset(
+        f"npz:{path.name}",
+        train,
+        test,
+        tuple(str(i) for i in range(n_classes)),
+        str(path),
+        f"seeded {SPLIT_SEED}: {n - n_test} train / {n_test} test",
+    )

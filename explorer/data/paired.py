@@ -29,10 +29,14 @@ class ClassPartner:
         self.name = name
         self.train, self.test = train, test
         self.shape = tuple(train.images.shape[1:])
-        self._pools = {part: [torch.nonzero(s.labels == c).flatten() for c in range(int(s.labels.max()) + 1)]
-                       for part, s in (("train", train), ("test", test))}  # fmt: skip
+        self._pools = {
+            part: [torch.nonzero(s.labels == c).flatten() for c in range(int(s.labels.max()) + 1)]
+            for part, s in (("train", train), ("test", test))
+        }
 
-    def draw(self, y: Tensor, training: bool, generator: torch.Generator | None = None, x: Tensor | None = None) -> Tensor:
+    def draw(
+        self, y: Tensor, training: bool, generator: torch.Generator | None = None, x: Tensor | None = None
+    ) -> Tensor:
         """One random partner per label. (B,) -> (B, C, H, W) on y's device."""
         part = "train" if training else "test"
         split = self.train if training else self.test
@@ -55,7 +59,9 @@ class LabelPartner:
         self.name = "label"
         self.shape = (n_classes,)
 
-    def draw(self, y: Tensor, training: bool, generator: torch.Generator | None = None, x: Tensor | None = None) -> Tensor:
+    def draw(
+        self, y: Tensor, training: bool, generator: torch.Generator | None = None, x: Tensor | None = None
+    ) -> Tensor:
         return F.one_hot(y.long(), self.shape[0]).float()
 
 
@@ -79,7 +85,9 @@ class CaptionPartner:
         table = captions.caption_table(images, labels)
         return captions.level_bags(torch.from_numpy(table.labels), torch.from_numpy(table.levels))
 
-    def draw(self, y: Tensor, training: bool, generator: torch.Generator | None = None, x: Tensor | None = None) -> Tensor:
+    def draw(
+        self, y: Tensor, training: bool, generator: torch.Generator | None = None, x: Tensor | None = None
+    ) -> Tensor:
         """The caption vectors of the digits x. (B, C, H, W), (B,) -> (B, V) on y's device."""
         if x is None:
             raise ValueError("a caption is measured on its digit: pass the images x")

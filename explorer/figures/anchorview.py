@@ -21,8 +21,9 @@ def anchor_color(k: int) -> str:
 
 
 @torch.no_grad()
-def claimed_regions(model: BaseVAE, protos: torch.Tensor, extent: float = 4.0, side: int = 41,
-                    kind: str = "overlap") -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def claimed_regions(
+    model: BaseVAE, protos: torch.Tensor, extent: float = 4.0, side: int = 41, kind: str = "overlap"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode a lattice over [-extent, extent]^2 (a 2-D latent) and score each decoded image.
 
     Returns the axis values (side,), the winning anchor per cell (side, side) and the scores (side, side, K).
@@ -41,9 +42,15 @@ def decoded_plane(model: BaseVAE, extent: float = 4.0, side: int = 15) -> torch.
     return decode_codes(model, torch.stack([gx.ravel(), gy.ravel()], 1))
 
 
-def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray, names: list[str],
-                  regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
-                  height: int = 480) -> go.Figure:  # fmt: skip
+def anchor_figure(
+    mu2: np.ndarray,
+    data_scores: np.ndarray,
+    targets2: np.ndarray,
+    names: list[str],
+    regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    title: str = "",
+    height: int = 480,
+) -> go.Figure:
     """Codes coloured by their anchor score (first minus second of two anchors, the score of one, or, with three
     or more, the anchor each image is most like), targets as stars,
     and, when given, the region each anchor claims as a tinted background."""
@@ -63,33 +70,75 @@ def anchor_figure(mu2: np.ndarray, data_scores: np.ndarray, targets2: np.ndarray
         win = data_scores.argmax(1)
         for i, name in enumerate(names):
             rows = win == i
-            fig.add_scattergl(x=mu2[rows, 0], y=mu2[rows, 1], mode="markers", name=f"most like {name}",
-                              marker={"size": 4, "color": anchor_color(i), "opacity": 0.6},
-                              hovertemplate=f"most like {name}<extra></extra>")  # fmt: skip
+            fig.add_scattergl(
+                x=mu2[rows, 0],
+                y=mu2[rows, 1],
+                mode="markers",
+                name=f"most like {name}",
+                marker={"size": 4, "color": anchor_color(i), "opacity": 0.6},
+                hovertemplate=f"most like {name}<extra></extra>",
+            )
     else:
         if data_scores.shape[1] == 2:
             color, label = data_scores[:, 0] - data_scores[:, 1], f"{names[0]} − {names[1]} score"
         else:
             color, label = data_scores[:, 0], f"{names[0]} score"
-        fig.add_scattergl(x=mu2[:, 0], y=mu2[:, 1], mode="markers", name="test images", showlegend=False,
-                          marker={"size": 4, "color": color, "colorscale": "RdBu_r", "cmid": 0, "showscale": True,
-                                  "colorbar": {"title": {"text": label, "side": "right"}}},
-                          hovertemplate="score %{marker.color:.3f}<extra></extra>")  # fmt: skip
+        fig.add_scattergl(
+            x=mu2[:, 0],
+            y=mu2[:, 1],
+            mode="markers",
+            name="test images",
+            showlegend=False,
+            marker={
+                "size": 4,
+                "color": color,
+                "colorscale": "RdBu_r",
+                "cmid": 0,
+                "showscale": True,
+                "colorbar": {"title": {"text": label, "side": "right"}},
+            },
+            hovertemplate="score %{marker.color:.3f}<extra></extra>",
+        )
     for i, name in enumerate(names):
-        fig.add_scatter(x=[targets2[i, 0]], y=[targets2[i, 1]], mode="markers+text", name=f"target: {name}",
-                        text=[name], textposition="top center",
-                        marker={"symbol": "star", "size": 18, "color": anchor_color(i), "line": {"color": "black", "width": 1}})  # fmt: skip
-    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.08}, plot_bgcolor="white")  # fmt: skip
+        fig.add_scatter(
+            x=[targets2[i, 0]],
+            y=[targets2[i, 1]],
+            mode="markers+text",
+            name=f"target: {name}",
+            text=[name],
+            textposition="top center",
+            marker={"symbol": "star", "size": 18, "color": anchor_color(i), "line": {"color": "black", "width": 1}},
+        )
+    fig.update_layout(
+        height=height,
+        title=title,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.08},
+        plot_bgcolor="white",
+    )
     return fig
 
 
-def class_map_figure(mu2: np.ndarray, labels: np.ndarray, targets2: np.ndarray, names: list[str], title: str,
-                     class_names: tuple[str, ...], height: int = 420) -> go.Figure:  # fmt: skip
+def class_map_figure(
+    mu2: np.ndarray,
+    labels: np.ndarray,
+    targets2: np.ndarray,
+    names: list[str],
+    title: str,
+    class_names: tuple[str, ...],
+    height: int = 420,
+) -> go.Figure:
     """Codes coloured by class with the anchor targets: for setting anchored against plain."""
     fig = class_scatter(mu2, labels, class_names, title, height)
-    fig.add_scatter(x=targets2[:, 0], y=targets2[:, 1], mode="markers+text", text=names, textposition="top center",
-                    name="anchor targets", marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}})  # fmt: skip
+    fig.add_scatter(
+        x=targets2[:, 0],
+        y=targets2[:, 1],
+        mode="markers+text",
+        text=names,
+        textposition="top center",
+        name="anchor targets",
+        marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}},
+    )
     return fig
 
 
@@ -99,6 +148,11 @@ def distance_figure(names: list[str], anchored: list[float], plain: list[float] 
     fig.add_bar(x=names, y=anchored, name="anchored model", marker_color="#4f46e5")
     if plain is not None:
         fig.add_bar(x=names, y=plain, name="same model without anchors", marker_color="#9ca3af")
-    fig.update_layout(height=300, barmode="group", yaxis_title="mean distance to target", margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    fig.update_layout(
+        height=300,
+        barmode="group",
+        yaxis_title="mean distance to target",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig

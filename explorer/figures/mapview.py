@@ -76,41 +76,97 @@ def map_figure(
     keep = np.ones(len(emb), bool)  # (N,) the points drawn one by one
     if not three_d and len(emb) > DENSITY_POINTS:
         counts, xe, ye = np.histogram2d(emb[:, 0], emb[:, 1], bins=DENSITY_BINS)
-        fig.add_trace(go.Heatmap(z=np.log1p(counts.T).astype(np.float32), x=(xe[:-1] + xe[1:]) / 2, y=(ye[:-1] + ye[1:]) / 2,
-                                 colorscale="Greys", showscale=False, hoverinfo="skip", name="density"))  # fmt: skip
+        fig.add_trace(
+            go.Heatmap(
+                z=np.log1p(counts.T).astype(np.float32),
+                x=(xe[:-1] + xe[1:]) / 2,
+                y=(ye[:-1] + ye[1:]) / 2,
+                colorscale="Greys",
+                showscale=False,
+                hoverinfo="skip",
+                name="density",
+            )
+        )
         keep[:] = False
         keep[np.random.default_rng(0).choice(len(emb), DENSITY_SAMPLE, replace=False)] = True
     if color_by == "class":
         for c in np.unique(proj.labels):
             rows = np.flatnonzero((proj.labels == c) & keep)
             name = class_names[c] if c < len(class_names) else str(c)
-            fig.add_trace(scatter(**xyz(emb[rows]), mode="markers", name=name, marker={"size": marker_size, "color": class_color(int(c))},
-                                  customdata=tag(DATA, rows), hovertemplate=hover,
-                                  text=[f"{name} · index {proj.index[r]}" for r in rows]))  # fmt: skip
+            fig.add_trace(
+                scatter(
+                    **xyz(emb[rows]),
+                    mode="markers",
+                    name=name,
+                    marker={"size": marker_size, "color": class_color(int(c))},
+                    customdata=tag(DATA, rows),
+                    hovertemplate=hover,
+                    text=[f"{name} · index {proj.index[r]}" for r in rows],
+                )
+            )
     else:
         values = proj.recon if color_by == "recon" else proj.kl
         label = "reconstruction error (nats)" if color_by == "recon" else "KL (nats)"
         rows = np.flatnonzero(keep)
-        fig.add_trace(scatter(**xyz(emb[rows]), mode="markers", name=label, showlegend=False,
-                              marker={"size": marker_size, "color": values[rows], "colorscale": "Viridis", "showscale": True,
-                                      "colorbar": {"title": {"text": label, "side": "right"}}},
-                              customdata=tag(DATA, rows), hovertemplate=hover,
-                              text=[f"{class_names[proj.labels[r]] if proj.labels[r] < len(class_names) else proj.labels[r]}"
-                                    f" · index {proj.index[r]} · {values[r]:.1f}" for r in rows]))  # fmt: skip
+        fig.add_trace(
+            scatter(
+                **xyz(emb[rows]),
+                mode="markers",
+                name=label,
+                showlegend=False,
+                marker={
+                    "size": marker_size,
+                    "color": values[rows],
+                    "colorscale": "Viridis",
+                    "showscale": True,
+                    "colorbar": {"title": {"text": label, "side": "right"}},
+                },
+                customdata=tag(DATA, rows),
+                hovertemplate=hover,
+                text=[
+                    f"{class_names[proj.labels[r]] if proj.labels[r] < len(class_names) else proj.labels[r]}"
+                    f" · index {proj.index[r]} · {values[r]:.1f}"
+                    for r in rows
+                ],
+            )
+        )
     if show_prior and len(proj.prior):
         n = len(proj.prior)
         # WebGL draws an open symbol's stroke in marker.color (not line.color): a transparent colour drew
         # nothing in 2-D. A solid black "x" shows in both renderers.
-        marker = ({"size": marker_size + 2, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1}} if three_d
-                  else {"size": marker_size, "color": "rgba(0,0,0,0.8)", "symbol": "x"})  # fmt: skip
-        fig.add_trace(scatter(**xyz(proj.prior), mode="markers", name="prior samples", marker=marker,
-                              customdata=tag(PRIOR, np.arange(n)), hovertemplate="prior sample<extra></extra>"))  # fmt: skip
+        marker = (
+            {"size": marker_size + 2, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1}}
+            if three_d
+            else {"size": marker_size, "color": "rgba(0,0,0,0.8)", "symbol": "x"}
+        )
+        fig.add_trace(
+            scatter(
+                **xyz(proj.prior),
+                mode="markers",
+                name="prior samples",
+                marker=marker,
+                customdata=tag(PRIOR, np.arange(n)),
+                hovertemplate="prior sample<extra></extra>",
+            )
+        )
     if highlight:
-        fig.add_trace(scatter(**xyz(emb[highlight]), mode="markers", name="selected", showlegend=False,
-                              marker={"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2}},
-                              hoverinfo="skip"))  # fmt: skip
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"itemsizing": "constant"},
-                      uirevision="latent-map", plot_bgcolor="white")  # fmt: skip
+        fig.add_trace(
+            scatter(
+                **xyz(emb[highlight]),
+                mode="markers",
+                name="selected",
+                showlegend=False,
+                marker={"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2}},
+                hoverinfo="skip",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"itemsizing": "constant"},
+        uirevision="latent-map",
+        plot_bgcolor="white",
+    )
     if not three_d:
         fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=True, zerolinecolor="#ccc")
         fig.update_yaxes(showgrid=True, gridcolor="#eee", zeroline=True, zerolinecolor="#ccc", scaleanchor=None)
@@ -131,15 +187,24 @@ def plane_grid(proj: Projection, side: int = 20, margin: float = 0.05) -> np.nda
 def add_click_targets(fig: go.Figure, xy: np.ndarray, label: str) -> None:
     """Nearly invisible points that make empty spots of the map clickable."""
     n = len(xy)
-    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=label, showlegend=False,  # WebGL like the data,
-                             marker={"size": 10, "color": "rgba(120,120,120,0.04)"},  # so the nearest point wins
-                             customdata=tag(GRID, np.arange(n)),
-                             hovertemplate=f"{label}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))  # fmt: skip
+    fig.add_trace(
+        go.Scattergl(
+            x=xy[:, 0],
+            y=xy[:, 1],
+            mode="markers",
+            name=label,
+            showlegend=False,  # WebGL like the data,
+            marker={"size": 10, "color": "rgba(120,120,120,0.04)"},  # so the nearest point wins
+            customdata=tag(GRID, np.arange(n)),
+            hovertemplate=f"{label}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+        )
+    )
 
 
 @torch.no_grad()
-def add_manifold(fig: go.Figure, model: BaseVAE, proj: Projection, side: int = 20, y: int | None = None,
-                 opacity: float = 0.45) -> np.ndarray:  # fmt: skip
+def add_manifold(
+    fig: go.Figure, model: BaseVAE, proj: Projection, side: int = 20, y: int | None = None, opacity: float = 0.45
+) -> np.ndarray:
     """Decode a lattice over the visible 2-D latent plane and draw it behind the scatter; returns the lattice."""
     grid = plane_grid(proj, side)
     images = decode_codes(model, torch.from_numpy(grid), y)  # (side*side, C, H, W)
@@ -147,14 +212,30 @@ def add_manifold(fig: go.Figure, model: BaseVAE, proj: Projection, side: int = 2
     uri = "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode()
     (x0, y0), (x1, y1) = grid[0], grid[-1]  # top-left and bottom-right cell centres
     dx, dy = (x1 - x0) / (side - 1) / 2, (y0 - y1) / (side - 1) / 2
-    fig.add_layout_image(source=uri, xref="x", yref="y", x=x0 - dx, y=y0 + dy, sizex=x1 - x0 + 2 * dx, sizey=y0 - y1 + 2 * dy,
-                         sizing="stretch", layer="below", opacity=opacity)  # fmt: skip
+    fig.add_layout_image(
+        source=uri,
+        xref="x",
+        yref="y",
+        x=x0 - dx,
+        y=y0 + dy,
+        sizex=x1 - x0 + 2 * dx,
+        sizey=y0 - y1 + 2 * dy,
+        sizing="stretch",
+        layer="below",
+        opacity=opacity,
+    )
     return grid
 
 
-def latent_map(model: BaseVAE, proj: Projection, class_names: tuple[str, ...], color_by: str = "class",
-               show_prior: bool = False, highlight: tuple[int, ...] = (), manifold: bool = True,
-               ) -> tuple[go.Figure, np.ndarray | None]:  # fmt: skip
+def latent_map(
+    model: BaseVAE,
+    proj: Projection,
+    class_names: tuple[str, ...],
+    color_by: str = "class",
+    show_prior: bool = False,
+    highlight: tuple[int, ...] = (),
+    manifold: bool = True,
+) -> tuple[go.Figure, np.ndarray | None]:
     """The /latent-map figure with what makes empty spots clickable, and those spots' coordinates.
 
     Raw 2-D maps get the decoded manifold behind the points (drawn, or invisible if not
@@ -182,8 +263,15 @@ def code_figure(mu: np.ndarray, logvar: np.ndarray, order: list[int] | None = No
     """One sample's mu per dimension with +-sigma bars."""
     order = order if order is not None else list(range(len(mu)))
     sigma = np.exp(0.5 * logvar)
-    fig = go.Figure(go.Bar(x=[f"z{d}" for d in order], y=mu[order], error_y={"type": "data", "array": sigma[order]},
-                           marker_color="#4f46e5", hovertemplate="%{x}: μ=%{y:.2f}<extra></extra>"))  # fmt: skip
+    fig = go.Figure(
+        go.Bar(
+            x=[f"z{d}" for d in order],
+            y=mu[order],
+            error_y={"type": "data", "array": sigma[order]},
+            marker_color="#4f46e5",
+            hovertemplate="%{x}: μ=%{y:.2f}<extra></extra>",
+        )
+    )
     fig.update_layout(
         height=220,
         margin={"l": 10, "r": 10, "t": 25, "b": 10},
@@ -192,21 +280,37 @@ def code_figure(mu: np.ndarray, logvar: np.ndarray, order: list[int] | None = No
     return fig
 
 
-def class_scatter(emb: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], title: str = "",
-                  height: int = 420, size: int = 4) -> go.Figure:  # fmt: skip
+def class_scatter(
+    emb: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], title: str = "", height: int = 420, size: int = 4
+) -> go.Figure:
     """A plain 2-D scatter of points coloured by class."""
     fig = go.Figure()
     for c in np.unique(labels):
         rows = labels == c
-        fig.add_scattergl(x=emb[rows, 0], y=emb[rows, 1], mode="markers", name=class_names[c] if c < len(class_names) else str(c),
-                          marker={"size": size, "color": class_color(int(c))})  # fmt: skip
-    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-                      plot_bgcolor="white", legend={"itemsizing": "constant"})  # fmt: skip
+        fig.add_scattergl(
+            x=emb[rows, 0],
+            y=emb[rows, 1],
+            mode="markers",
+            name=class_names[c] if c < len(class_names) else str(c),
+            marker={"size": size, "color": class_color(int(c))},
+        )
+    fig.update_layout(
+        height=height,
+        title=title,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        plot_bgcolor="white",
+        legend={"itemsizing": "constant"},
+    )
     return fig
 
 
-def shared_map_figure(modalities: tuple[str, str], codes: tuple[np.ndarray, np.ndarray], labels: tuple[np.ndarray, np.ndarray],
-                      class_names: tuple[tuple[str, ...], tuple[str, ...]], height: int = 560) -> go.Figure:  # fmt: skip
+def shared_map_figure(
+    modalities: tuple[str, str],
+    codes: tuple[np.ndarray, np.ndarray],
+    labels: tuple[np.ndarray, np.ndarray],
+    class_names: tuple[tuple[str, ...], tuple[str, ...]],
+    height: int = 560,
+) -> go.Figure:
     """Both modalities' codes in one 2-D view (raw, or a PCA fitted on both), coloured by class, marked by modality."""
     _, project, how = plane(np.concatenate(codes))
     fig = go.Figure()
@@ -214,9 +318,19 @@ def shared_map_figure(modalities: tuple[str, str], codes: tuple[np.ndarray, np.n
         xy = project(c)  # (N, 2)
         for k in np.unique(lab):
             rows = lab == k
-            fig.add_scattergl(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{mod} · {names[k]}", legendgroup=mod,
-                              marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7})  # fmt: skip
+            fig.add_scattergl(
+                x=xy[rows, 0],
+                y=xy[rows, 1],
+                mode="markers",
+                name=f"{mod} · {names[k]}",
+                legendgroup=mod,
+                marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7},
+            )
     what = "PCA of both modalities' codes" if how == "PCA" else how
-    fig.update_layout(height=height, title=f"Both modalities, one space ({what}); ● {modalities[0]}, × {modalities[1]}",
-                      plot_bgcolor="white", margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    fig.update_layout(
+        height=height,
+        title=f"Both modalities, one space ({what}); ● {modalities[0]}, × {modalities[1]}",
+        plot_bgcolor="white",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig

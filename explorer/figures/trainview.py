@@ -81,9 +81,18 @@ def curves_figure(view: RunView, by: str = "step", smooth: int = 10) -> go.Figur
             for part, dash in (("train", "solid"), ("test", "dash")):
                 key = f"{part}_{term}"
                 if view.history and key in view.history[0]:
-                    fig.add_scatter(x=epochs, y=[r[key] for r in view.history], name=f"{part} {term}",
-                                    line={"color": color, "dash": dash}, mode="lines+markers")  # fmt: skip
+                    fig.add_scatter(
+                        x=epochs,
+                        y=[r[key] for r in view.history],
+                        name=f"{part} {term}",
+                        line={"color": color, "dash": dash},
+                        mode="lines+markers",
+                    )
         fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_layout(height=320, yaxis_title="nats per image", margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      legend={"orientation": "h", "y": -0.3})  # fmt: skip
+    fig.update_layout(
+        height=320,
+        yaxis_title="nats per image",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        legend={"orientation": "h", "y": -0.3},
+    )
     return fig

@@ -46,8 +46,17 @@ def history_figure(history: list[dict[str, float]], terms: tuple[str, ...] = ("t
         for part, dash in (("train", "solid"), ("test", "dash")):
             key = f"{part}_{term}"
             if history and key in history[0]:
-                fig.add_scatter(x=epochs, y=[r[key] for r in history], name=f"{part} {term}",
-                                line={"dash": dash, "color": palette.get(term)})  # fmt: skip
-    fig.update_layout(xaxis_title="epoch", yaxis_title="nats per image", height=300,
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})  # fmt: skip
+                fig.add_scatter(
+                    x=epochs,
+                    y=[r[key] for r in history],
+                    name=f"{part} {term}",
+                    line={"dash": dash, "color": palette.get(term)},
+                )
+    fig.update_layout(
+        xaxis_title="epoch",
+        yaxis_title="nats per image",
+        height=300,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig

@@ -48,7 +48,9 @@ def call_factory(spec: str) -> ExplorableVAE:
         raise ConfigError(f"--model {spec}: the factory raised {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, ExplorableVAE):
         missing = [n for n in ("encode", "decode", "latent_dim", "image_shape") if not hasattr(obj, n)]
-        raise ConfigError(f"--model {spec}: the factory's result lacks {', '.join(missing)} (see explorer.foreign.protocol)")
+        raise ConfigError(
+            f"--model {spec}: the factory's result lacks {', '.join(missing)} (see explorer.foreign.protocol)"
+        )
     return obj
 
 

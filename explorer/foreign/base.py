@@ -97,9 +97,13 @@ def probe(model: ForeignVAE, x: Tensor, name: str = "model", seed: int = 0) -> N
     prior = torch.randn(b, z, generator=torch.Generator().manual_seed(seed))  # (B, z)
     out = model.decode_raw(torch.cat([mu, prior]))  # (2B, C, H, W)
     if tuple(out.shape) != (2 * b, *model.config.in_shape):
-        raise CheckpointError(f"{name}: the decoder returned {tuple(out.shape)}, expected ({2 * b}, {', '.join(map(str, model.config.in_shape))})")
+        raise CheckpointError(
+            f"{name}: the decoder returned {tuple(out.shape)}, expected ({2 * b}, {', '.join(map(str, model.config.in_shape))})"
+        )
     if not torch.isfinite(out).all():
         raise CheckpointError(f"{name}: the decoder returned NaN or infinite values on a probe batch")
     if model.decoder_output == "probabilities" and (out.min() < -PROB_TOLERANCE or out.max() > 1 + PROB_TOLERANCE):
-        raise CheckpointError(f"{name}: the decoder returned values in [{float(out.min()):.3g}, {float(out.max()):.3g}], "
-                         "not probabilities in [0, 1]; if it outputs logits, say so (--decoder-output logits)")  # fmt: skip
+        raise CheckpointError(
+            f"{name}: the decoder returned values in [{float(out.min()):.3g}, {float(out.max()):.3g}], "
+            "not probabilities in [0, 1]; if it outputs logits, say so (--decoder-output logits)"
+        )

@@ -15,8 +15,13 @@ from torch import nn
 from explorer.export import NotExportable
 
 SHAPE_ONLY = {"Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"}  # C-order data: values unchanged
-ACTIVATIONS = {"Relu": lambda a: nn.ReLU(), "Sigmoid": lambda a: nn.Sigmoid(), "Tanh": lambda a: nn.Tanh(),
-               "LeakyRelu": lambda a: nn.LeakyReLU(a.get("alpha", 0.01)), "Elu": lambda a: nn.ELU(a.get("alpha", 1.0))}  # fmt: skip
+ACTIVATIONS = {
+    "Relu": lambda a: nn.ReLU(),
+    "Sigmoid": lambda a: nn.Sigmoid(),
+    "Tanh": lambda a: nn.Tanh(),
+    "LeakyRelu": lambda a: nn.LeakyReLU(a.get("alpha", 0.01)),
+    "Elu": lambda a: nn.ELU(a.get("alpha", 1.0)),
+}
 
 
 def _linear(w: np.ndarray, b: np.ndarray | None) -> nn.Linear:

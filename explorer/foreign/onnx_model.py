@@ -82,7 +82,9 @@ def parse_onnx(data: bytes, name: str):
     """Parse and statically validate one ONNX file's bytes; returns the ModelProto. Opens no other file."""
     onnx = _onnx()
     if len(data) > MAX_ONNX_BYTES:
-        raise CheckpointError(f"{name} is {len(data) / 2**20:.0f} MB; ONNX files are limited to {MAX_ONNX_BYTES // 2**20} MB")
+        raise CheckpointError(
+            f"{name} is {len(data) / 2**20:.0f} MB; ONNX files are limited to {MAX_ONNX_BYTES // 2**20} MB"
+        )
     if not data:
         raise CheckpointError(f"{name} is empty")
     try:
@@ -93,17 +95,25 @@ def parse_onnx(data: bytes, name: str):
         raise CheckpointError(f"{name} is not an ONNX model (it has no graph)")
     for op in model.opset_import:
         if op.domain not in ALLOWED_DOMAINS:
-            raise CheckpointError(f"{name} imports the operator domain {op.domain!r}; only the standard ONNX domains are allowed")
+            raise CheckpointError(
+                f"{name} imports the operator domain {op.domain!r}; only the standard ONNX domains are allowed"
+            )
     if len(model.functions):
-        raise CheckpointError(f"{name} defines its own functions ({model.functions[0].name!r}); only standard ONNX operators are allowed")
+        raise CheckpointError(
+            f"{name} defines its own functions ({model.functions[0].name!r}); only standard ONNX operators are allowed"
+        )
     total = 0
     for graph in _graphs(model.graph):
         for node in graph.node:
             if node.domain not in ALLOWED_DOMAINS:
-                raise CheckpointError(f"{name} uses the custom operator {node.domain}.{node.op_type}; only standard ONNX operators are allowed")
+                raise CheckpointError(
+                    f"{name} uses the custom operator {node.domain}.{node.op_type}; only standard ONNX operators are allowed"
+                )
         for t in _tensors(graph):
             if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
-                raise CheckpointError(f"{name}: tensor {t.name!r} refers to external data; export with all weights inside the file")
+                raise CheckpointError(
+                    f"{name}: tensor {t.name!r} refers to external data; export with all weights inside the file"
+                )
             total += _declared_bytes(t)
             if total > MAX_INITIALIZER_BYTES:
                 raise CheckpointError(f"{name} declares more than {MAX_INITIALIZER_BYTES // 2**20} MB of weights")
@@ -190,7 +200,9 @@ class OnnxRunner:
             try:
                 outs = self.session.run(None, {self.input.name: np.ascontiguousarray(chunk, np.float32)})
             except Exception as exc:  # noqa: BLE001 - onnxruntime's errors become one line
-                raise CheckpointError(f"{self.name} failed on a batch of {len(chunk)}: {str(exc).strip().splitlines()[0][:200]}") from None
+                raise CheckpointError(
+                    f"{self.name} failed on a batch of {len(chunk)}: {str(exc).strip().splitlines()[0][:200]}"
+                ) from None
             parts.append([np.asarray(o)[:real] for o in outs])
         return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
@@ -204,11 +216,20 @@ class OnnxVAE(ForeignVAE):
 
     kind = "onnx"
 
-    def __init__(self, enc: bytes, dec: bytes, latent_dim: int, image_shape: tuple[int, int, int],
-                 encoder_outputs: str = "mu,logvar", decoder_output: str = "probabilities",
-                 names: tuple[str, str] = ("encoder.onnx", "decoder.onnx")) -> None:  # fmt: skip
+    def __init__(
+        self,
+        enc: bytes,
+        dec: bytes,
+        latent_dim: int,
+        image_shape: tuple[int, int, int],
+        encoder_outputs: str = "mu,logvar",
+        decoder_output: str = "probabilities",
+        names: tuple[str, str] = ("encoder.onnx", "decoder.onnx"),
+    ) -> None:
         if encoder_outputs not in ENCODER_OUTPUTS:
-            raise CheckpointError(f"encoder outputs must be one of {', '.join(ENCODER_OUTPUTS)}, got {encoder_outputs!r}")
+            raise CheckpointError(
+                f"encoder outputs must be one of {', '.join(ENCODER_OUTPUTS)}, got {encoder_outputs!r}"
+            )
         if decoder_output not in DECODER_OUTPUTS:
             raise CheckpointError(f"decoder output must be one of {', '.join(DECODER_OUTPUTS)}, got {decoder_output!r}")
         super().__init__(foreign_config(image_shape, latent_dim), encoder_outputs == "mu,logvar", decoder_output)
@@ -222,15 +243,21 @@ class OnnxVAE(ForeignVAE):
         self.dec.input_shape((z,))  # raises unless the decoder takes (batch, z)
         n_out = len(self.enc.outputs)
         if not (n_out == 1 or (n_out == 2 and self.stochastic)):
-            raise CheckpointError(f"{names[0]} has {n_out} outputs; with --encoder-outputs {encoder_outputs} it must have "
-                                  + ("1 (mu) or 2 (mu, logvar)" if self.stochastic else "1 (mu)"))  # fmt: skip
+            raise CheckpointError(
+                f"{names[0]} has {n_out} outputs; with --encoder-outputs {encoder_outputs} it must have "
+                + ("1 (mu) or 2 (mu, logvar)" if self.stochastic else "1 (mu)")
+            )
         want = z if (n_out == 2 or not self.stochastic) else 2 * z
         for port in self.enc.outputs:
             if not port.fits((want,)):
-                raise CheckpointError(f"{names[0]}: output {port.name!r} has shape {_fmt(port.shape)}, expected (batch, {want}) for latent dim {z}")
+                raise CheckpointError(
+                    f"{names[0]}: output {port.name!r} has shape {_fmt(port.shape)}, expected (batch, {want}) for latent dim {z}"
+                )
         port = self.dec.outputs[0]
         if len(self.dec.outputs) != 1 or not (port.fits(shape) or port.fits((self.config.n_pixels,))):
-            raise CheckpointError(f"{names[1]}: its output has shape {_fmt(port.shape)}, expected (batch, {', '.join(map(str, shape))}) or (batch, {self.config.n_pixels})")
+            raise CheckpointError(
+                f"{names[1]}: its output has shape {_fmt(port.shape)}, expected (batch, {', '.join(map(str, shape))}) or (batch, {self.config.n_pixels})"
+            )
 
     def export_parts(self) -> list[tuple[str, nn.Module, list[int], str]]:
         """The decoder as torch layers for the in-browser exporter (raises ``NotExportable`` if it is no chain)."""
@@ -251,10 +278,14 @@ class OnnxVAE(ForeignVAE):
         for arr, what in ((mu, "mu"), (logvar, "logvar")):
             if arr is not None and arr.shape != (len(x), z):
                 raise CheckpointError(f"{self.enc.name} returned {what} of shape {arr.shape}, expected ({len(x)}, {z})")
-        return torch.from_numpy(np.array(mu, np.float32)), None if logvar is None else torch.from_numpy(np.array(logvar, np.float32))
+        return torch.from_numpy(np.array(mu, np.float32)), None if logvar is None else torch.from_numpy(
+            np.array(logvar, np.float32)
+        )
 
     def decode_raw(self, z: Tensor) -> Tensor:
         (out,) = self.dec.run(z.numpy())
         if out.size != len(z) * self.config.n_pixels:
-            raise CheckpointError(f"{self.dec.name} returned {out.shape}, expected ({len(z)}, {', '.join(map(str, self.config.in_shape))})")
+            raise CheckpointError(
+                f"{self.dec.name} returned {out.shape}, expected ({len(z)}, {', '.join(map(str, self.config.in_shape))})"
+            )
         return torch.from_numpy(np.array(out, np.float32)).reshape(len(z), *self.config.in_shape)

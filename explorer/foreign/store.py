@@ -77,11 +77,21 @@ def parse_foreign_metadata(data: bytes, name: str = SIDECAR) -> dict[str, Any]:
     if not isinstance(f, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{name} is not a Latent Explorer model sidecar")
     cfg = meta.get("config")
-    ok = (isinstance(cfg, dict) and isinstance(cfg.get("in_shape"), list) and len(cfg["in_shape"]) == 3
-          and all(isinstance(s, int) and s > 0 for s in cfg["in_shape"]) and isinstance(meta.get("latent_dim"), int)
-          and isinstance(meta.get("dataset"), str) and f.get("kind") in ("onnx", "torch-adapter"))  # fmt: skip
+    ok = (
+        isinstance(cfg, dict)
+        and isinstance(cfg.get("in_shape"), list)
+        and len(cfg["in_shape"]) == 3
+        and all(isinstance(s, int) and s > 0 for s in cfg["in_shape"])
+        and isinstance(meta.get("latent_dim"), int)
+        and isinstance(meta.get("dataset"), str)
+        and f.get("kind") in ("onnx", "torch-adapter")
+    )
     if f.get("kind") == "onnx":
-        ok = ok and f.get("encoder_outputs") in ("mu,logvar", "mu") and f.get("decoder_output") in ("probabilities", "logits")
+        ok = (
+            ok
+            and f.get("encoder_outputs") in ("mu,logvar", "mu")
+            and f.get("decoder_output") in ("probabilities", "logits")
+        )
         ok = ok and all(isinstance(f.get(k), str) and len(f[k]) == 64 for k in ("encoder_sha256", "decoder_sha256"))
     if not ok:
         raise CheckpointError(f"{name}: sidecar fields are missing or malformed")
@@ -132,15 +142,25 @@ def load_foreign_blobs(blobs: dict[str, bytes], name: str) -> tuple[ForeignVAE, 
 
         for fname, key in ((ENCODER, "encoder_sha256"), (DECODER, "decoder_sha256")):
             if fname not in blobs or _sha(blobs[fname]) != f[key]:
-                raise CheckpointError(f"{name}/{fname} is missing or changed since it was imported (its sha256 differs)")
-        model: ForeignVAE = OnnxVAE(blobs[ENCODER], blobs[DECODER], meta["latent_dim"], tuple(meta["config"]["in_shape"]),
-                                    f["encoder_outputs"], f["decoder_output"])  # fmt: skip
+                raise CheckpointError(
+                    f"{name}/{fname} is missing or changed since it was imported (its sha256 differs)"
+                )
+        model: ForeignVAE = OnnxVAE(
+            blobs[ENCODER],
+            blobs[DECODER],
+            meta["latent_dim"],
+            tuple(meta["config"]["in_shape"]),
+            f["encoder_outputs"],
+            f["decoder_output"],
+        )
     else:
         from explorer.foreign.adapter import TRUSTED_ENV, build_adapter
 
         spec = os.environ.get(TRUSTED_ENV)  # the only place a module name comes from
         if not spec or spec != f.get("spec"):
-            raise CheckpointError(f"{meta['name']} is a trusted torch model: it loads only under `explorer serve --model {f.get('spec')}`")
+            raise CheckpointError(
+                f"{meta['name']} is a trusted torch model: it loads only under `explorer serve --model {f.get('spec')}`"
+            )
         model = build_adapter(spec)
     if model.latent_dim != meta["latent_dim"] or list(model.config.in_shape) != meta["config"]["in_shape"]:
         raise CheckpointError(f"{name}: the model no longer matches its metadata (latent size or image shape)")
@@ -151,11 +171,23 @@ def load_foreign_blobs(blobs: dict[str, bytes], name: str) -> tuple[ForeignVAE, 
 def _metadata(model: ForeignVAE, name: str, dataset: str, foreign: dict[str, Any], metrics: dict) -> dict[str, Any]:
     from explorer import versions
 
-    return {"format": FORMAT, "name": name, "model": model.kind, "latent_dim": model.latent_dim,
-            "config": {"in_shape": list(model.config.in_shape), "latent_dim": model.latent_dim},
-            "dataset": dataset, "split": "imported", "seed": 0, "epochs": 0, "history": [], "test_metrics": metrics,
-            "stochastic": model.stochastic, "versions": versions(),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "foreign": foreign}  # fmt: skip
+    return {
+        "format": FORMAT,
+        "name": name,
+        "model": model.kind,
+        "latent_dim": model.latent_dim,
+        "config": {"in_shape": list(model.config.in_shape), "latent_dim": model.latent_dim},
+        "dataset": dataset,
+        "split": "imported",
+        "seed": 0,
+        "epochs": 0,
+        "history": [],
+        "test_metrics": metrics,
+        "stochastic": model.stochastic,
+        "versions": versions(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "foreign": foreign,
+    }
 
 
 def _check_and_score(model: ForeignVAE, dataset: str, name: str, limit: int | None = None) -> dict[str, float]:
@@ -168,7 +200,9 @@ def _check_and_score(model: ForeignVAE, dataset: str, name: str, limit: int | No
 
     ds = load_dataset(dataset)
     if tuple(ds.in_shape) != tuple(model.config.in_shape):
-        raise CheckpointError(f"{ds.name} has images {tuple(ds.in_shape)}; --image-shape says {tuple(model.config.in_shape)}")
+        raise CheckpointError(
+            f"{ds.name} has images {tuple(ds.in_shape)}; --image-shape says {tuple(model.config.in_shape)}"
+        )
     probe(model, ds.test.images[:PROBE_N], name)
     split = ds.test.subset(limit, seed=0) if limit and limit < len(ds.test) else ds.test
     terms = evaluate_split(model, split)
@@ -180,14 +214,25 @@ def _check_and_score(model: ForeignVAE, dataset: str, name: str, limit: int | No
 def clean_name(name: str) -> str:
     """A catalog name, or a one-line error."""
     if not NAME_RE.match(name or ""):
-        raise ConfigError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit")
+        raise ConfigError(
+            f"model name {name!r}: use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit"
+        )
     return name
 
 
-def import_onnx_bytes(enc: bytes, dec: bytes, latent_dim: int, image_shape: tuple[int, int, int], dataset: str,
-                      name: str, encoder_outputs: str = "mu,logvar", decoder_output: str = "probabilities",
-                      taken: set[str] | frozenset[str] = frozenset(), sources: tuple[str, str] = (ENCODER, DECODER),
-                      score_limit: int | None = None) -> Path:  # fmt: skip
+def import_onnx_bytes(
+    enc: bytes,
+    dec: bytes,
+    latent_dim: int,
+    image_shape: tuple[int, int, int],
+    dataset: str,
+    name: str,
+    encoder_outputs: str = "mu,logvar",
+    decoder_output: str = "probabilities",
+    taken: set[str] | frozenset[str] = frozenset(),
+    sources: tuple[str, str] = (ENCODER, DECODER),
+    score_limit: int | None = None,
+) -> Path:
     """Validate an ONNX pair fully (static checks, shapes, a probe batch, test metrics), then store it atomically.
 
     Returns the sidecar path. ``taken`` holds names already in the catalog; ``score_limit`` bounds the
@@ -200,9 +245,14 @@ def import_onnx_bytes(enc: bytes, dec: bytes, latent_dim: int, image_shape: tupl
         raise CheckpointError(f"a model named {name!r} already exists; pick another --name")
     model = OnnxVAE(enc, dec, latent_dim, image_shape, encoder_outputs, decoder_output, names=sources)
     metrics = _check_and_score(model, dataset, name, score_limit)
-    foreign = {"kind": "onnx", "encoder_outputs": encoder_outputs, "decoder_output": decoder_output,
-               "encoder_sha256": _sha(enc), "decoder_sha256": _sha(dec),
-               "sources": [Path(s).name for s in sources]}  # fmt: skip
+    foreign = {
+        "kind": "onnx",
+        "encoder_outputs": encoder_outputs,
+        "decoder_output": decoder_output,
+        "encoder_sha256": _sha(enc),
+        "decoder_sha256": _sha(dec),
+        "sources": [Path(s).name for s in sources],
+    }
     meta = _metadata(model, name, dataset, foreign, metrics)
     root = imported_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -228,7 +278,9 @@ def import_onnx(encoder: str | Path, decoder: str | Path, **kw: Any) -> Path:
         if not p.is_file():
             raise CheckpointError(f"{p} is not a file")
         if p.stat().st_size > MAX_ONNX_BYTES:
-            raise CheckpointError(f"{p.name} is {p.stat().st_size / 2**20:.0f} MB; ONNX files are limited to {MAX_ONNX_BYTES // 2**20} MB")
+            raise CheckpointError(
+                f"{p.name} is {p.stat().st_size / 2**20:.0f} MB; ONNX files are limited to {MAX_ONNX_BYTES // 2**20} MB"
+            )
         blobs.append(p.read_bytes())
     return import_onnx_bytes(*blobs, sources=(str(encoder), str(decoder)), **kw)
 

@@ -43,18 +43,25 @@ class VAEConv(BaseVAE):
         self._grid = (c2, h // 4, w // 4)
         flat = c2 * (h // 4) * (w // 4)
         self.encoder = nn.Sequential(
-            nn.Conv2d(c, c1, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(flat, config.fc), nn.ReLU(),
+            nn.Conv2d(c, c1, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(flat, config.fc),
+            nn.ReLU(),
             nn.Linear(config.fc, 2 * config.latent_dim),
-        )  # fmt: skip
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim, config.fc), nn.ReLU(),
-            nn.Linear(config.fc, flat), nn.ReLU(),
+            nn.Linear(config.latent_dim, config.fc),
+            nn.ReLU(),
+            nn.Linear(config.fc, flat),
+            nn.ReLU(),
             nn.Unflatten(1, self._grid),
-            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1),
+            nn.ReLU(),
             nn.ConvTranspose2d(c1, c, 4, 2, 1),
-        )  # fmt: skip
+        )
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, z) each

@@ -32,13 +32,33 @@ class JointConfig(ModelConfig):
     modalities: tuple[str, ...] = ("mnist", "fashion-mnist")  # from the dataset
     second: str = "image"  # "image" (sigmoid/BCE), "label" (softmax/cross-entropy) or "text" (bag of words, BCE); from the dataset
     second_shape: tuple[int, ...] = (1, 28, 28)  # from the dataset
-    hidden: tuple[int, ...] = option((400,), "hidden layer sizes of each encoder and decoder, e.g. 400", "Hidden layers")
+    hidden: tuple[int, ...] = option(
+        (400,), "hidden layer sizes of each encoder and decoder, e.g. 400", "Hidden layers"
+    )
     fusion: str = option("poe", "product of experts, or the mean of means and log-variances", "Fusion", choices=FUSIONS)
     unimodal: bool = option(True, "add each modality's own ELBO (sub-sampled training)", "Unimodal ELBOs")
-    cca_weight: float = option(0.0, "weight of the correlation alignment of the two modalities' means", "CCA weight", lo=0.0, hi=1000.0, step=10.0)
-    adv_weight: float = option(0.0, "weight of the adversarial modality term (gradient reversal)", "Adversarial weight", lo=0.0, hi=1000.0, step=0.5)
-    contrastive_weight: float = option(0.0, "weight of the cross-modal contrastive term", "Contrastive weight", lo=0.0, hi=1000.0, step=10.0)
-    temperature: float = option(1.0, "temperature of the contrastive softmax over squared distances", "Temperature", lo=0.01, hi=100.0, step=0.5)
+    cca_weight: float = option(
+        0.0,
+        "weight of the correlation alignment of the two modalities' means",
+        "CCA weight",
+        lo=0.0,
+        hi=1000.0,
+        step=10.0,
+    )
+    adv_weight: float = option(
+        0.0,
+        "weight of the adversarial modality term (gradient reversal)",
+        "Adversarial weight",
+        lo=0.0,
+        hi=1000.0,
+        step=0.5,
+    )
+    contrastive_weight: float = option(
+        0.0, "weight of the cross-modal contrastive term", "Contrastive weight", lo=0.0, hi=1000.0, step=10.0
+    )
+    temperature: float = option(
+        1.0, "temperature of the contrastive softmax over squared distances", "Temperature", lo=0.01, hi=100.0, step=0.5
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -177,8 +197,12 @@ class JointVAE(BaseVAE):
         if partner is None:
             raise ConfigError("joint-vae needs a paired dataset: mnist+fashion-mnist or mnist+label")
         first = ds.name.split("+", 1)[0]  # type: ignore[attr-defined]
-        return {**super().dataset_config(ds), "second": partner.kind, "second_shape": list(partner.shape),
-                "modalities": [first, partner.name]}  # fmt: skip
+        return {
+            **super().dataset_config(ds),
+            "second": partner.kind,
+            "second_shape": list(partner.shape),
+            "modalities": [first, partner.name],
+        }
 
     def attach(self, dataset: object) -> None:
         """Take the second modality's source from a paired dataset."""

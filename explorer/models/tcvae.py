@@ -32,7 +32,9 @@ MAX_DATASET_SIZE = 10**9  # only a log term uses it: any real training set fits
 class TCVAEConfig(MLPConfig):
     """The MLP VAE's settings plus the weight of the total-correlation term."""
 
-    tc_weight: float = option(5.0, "extra weight of the total correlation (β_TC − 1)", "TC weight", lo=0.0, hi=100.0, step=1.0)
+    tc_weight: float = option(
+        5.0, "extra weight of the total correlation (β_TC − 1)", "TC weight", lo=0.0, hi=100.0, step=1.0
+    )
     dataset_size: int = field(default=9000, metadata={"count": True})  # training images, from the dataset
 
     def validate(self) -> None:

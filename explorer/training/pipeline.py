@@ -106,8 +106,17 @@ def train_run(
         **(extra_meta or {}),
     )
     saved = save_checkpoint(model, out, meta, exclusive=exclusive) if out is not None else None
-    yield Progress("saved", last.epoch, last.step, last.total_steps, last.elapsed, test_metrics, last.history,
-                   last.stopped, str(saved) if saved else None)  # fmt: skip
+    yield Progress(
+        "saved",
+        last.epoch,
+        last.step,
+        last.total_steps,
+        last.elapsed,
+        test_metrics,
+        last.history,
+        last.stopped,
+        str(saved) if saved else None,
+    )
     if diverged is not None:
         where = f"saved them as {saved.name}" if saved else "nothing was saved"
         raise TrainingDiverged(f"{diverged} The last good epoch ({len(last.history)}): {where}.")
@@ -124,8 +133,10 @@ def fmt_eta(p: Progress) -> str:
 def beta_sweep(spec: RunSpec, betas: tuple[float, ...] = (0.5, 1.0, 4.0)) -> dict[str, RunSpec]:
     """The same run, without anchors, at several β (an autoencoder has no β, so it becomes vae-mlp)."""
     model = "vae-mlp" if spec.model == "ae-mlp" else spec.model
-    return {f"β = {b:g}": replace(spec, model=model, config={**spec.config, "beta": b}, anchors=(), anchor_rate=0.0)
-            for b in betas}  # fmt: skip
+    return {
+        f"β = {b:g}": replace(spec, model=model, config={**spec.config, "beta": b}, anchors=(), anchor_rate=0.0)
+        for b in betas
+    }
 
 
 def ae_against_vae(spec: RunSpec) -> dict[str, RunSpec]:

@@ -32,14 +32,25 @@ N_RECON = 8
 
 def spec_from_dict(d: dict[str, Any]) -> RunSpec:
     """A RunSpec from its JSON form."""
-    return RunSpec(model=d["model"], dataset=d["dataset"], config=dict(d.get("config", {})),
-                   settings=TrainSettings(**d.get("settings", {})), anchors=tuple(d.get("anchors", ())),
-                   anchor_rate=float(d.get("anchor_rate", 0.0)))  # fmt: skip
+    return RunSpec(
+        model=d["model"],
+        dataset=d["dataset"],
+        config=dict(d.get("config", {})),
+        settings=TrainSettings(**d.get("settings", {})),
+        anchors=tuple(d.get("anchors", ())),
+        anchor_rate=float(d.get("anchor_rate", 0.0)),
+    )
 
 
 def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
-    return {"model": spec.model, "dataset": spec.dataset, "config": spec.config, "settings": spec.settings.to_dict(),
-            "anchors": list(spec.anchors), "anchor_rate": spec.anchor_rate}  # fmt: skip
+    return {
+        "model": spec.model,
+        "dataset": spec.dataset,
+        "config": spec.config,
+        "settings": spec.settings.to_dict(),
+        "anchors": list(spec.anchors),
+        "anchor_rate": spec.anchor_rate,
+    }
 
 
 @torch.no_grad()
@@ -82,8 +93,13 @@ def train_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) -> dict
 
     with tempfile.TemporaryDirectory(prefix="explorer-train-") as tmp:
         out = Path(tmp) / "run.safetensors"
-        for p in train_run(spec, out, should_stop=rep.should_stop, on_epoch=on_epoch,
-                           extra_meta={"name": params["name"], "trained_in": "app"}):  # fmt: skip
+        for p in train_run(
+            spec,
+            out,
+            should_stop=rep.should_stop,
+            on_epoch=on_epoch,
+            extra_meta={"name": params["name"], "trained_in": "app"},
+        ):
             if p.event == "step":
                 curves["step"].append(p.step)
                 for k, v in p.metrics.items():
@@ -93,8 +109,12 @@ def train_job(params: dict[str, Any], blobs: dict[str, bytes], rep: Any) -> dict
                     last_write = time.time()
                 rep.progress(p.fraction, f"epoch {p.epoch + 1}/{spec.settings.epochs} · loss {p.metrics['total']:.1f}")
             elif p.event == "epoch":
-                rep.progress(p.fraction, f"epoch {p.epoch}/{spec.settings.epochs} done · test −ELBO {p.metrics['test_elbo']:.1f}",
-                             force=True, epochs_done=p.epoch)  # fmt: skip
+                rep.progress(
+                    p.fraction,
+                    f"epoch {p.epoch}/{spec.settings.epochs} done · test −ELBO {p.metrics['test_elbo']:.1f}",
+                    force=True,
+                    epochs_done=p.epoch,
+                )
             elif p.event == "saved":
                 rep.put_json("curves.json", curves)
                 rep.progress(1.0, f"saved {Path(rel).name}", force=True, stopped_early=p.stopped)

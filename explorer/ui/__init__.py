@@ -15,5 +15,30 @@ from explorer.ui.resources import (
 from explorer.ui.sidebar import Current, current, open_model, save_upload, sidebar_ui
 from explorer.ui.widgets import explainer, image_picker, model_summary, show_gallery, show_grid, show_image
 
-__all__ = ["FAVICON", "Current", "cached_codes", "cached_dataset", "cached_dims_by_kl", "cached_image_scores", "cached_latent_map", "cached_model", "checkpoint_hash", "current", "ready_projection",
-           "explainer", "follow_job", "has_result", "image_picker", "job_progress_ui", "job_runner", "model_summary", "open_model", "page_header", "save_upload", "show_gallery", "show_grid", "show_image", "sidebar_ui"]  # fmt: skip
+__all__ = [
+    "FAVICON",
+    "Current",
+    "cached_codes",
+    "cached_dataset",
+    "cached_dims_by_kl",
+    "cached_image_scores",
+    "cached_latent_map",
+    "cached_model",
+    "checkpoint_hash",
+    "current",
+    "ready_projection",
+    "explainer",
+    "follow_job",
+    "has_result",
+    "image_picker",
+    "job_progress_ui",
+    "job_runner",
+    "model_summary",
+    "open_model",
+    "page_header",
+    "save_upload",
+    "show_gallery",
+    "show_grid",
+    "show_image",
+    "sidebar_ui",
+]

@@ -20,13 +20,20 @@ def _target_map(codes: np.ndarray | None, labels: np.ndarray | None, class_names
     axis = np.linspace(-EXTENT, EXTENT, 25, dtype=np.float32)
     gx, gy = np.meshgrid(axis, axis)
     add_click_targets(fig, np.stack([gx.ravel(), gy.ravel()], 1), "anchor target here")
-    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, plot_bgcolor="white",
-                      title="click where this anchor should pull its look-alikes", xaxis_range=[-EXTENT - 0.3, EXTENT + 0.3],
-                      yaxis_range=[-EXTENT - 0.3, EXTENT + 0.3])  # fmt: skip
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        plot_bgcolor="white",
+        title="click where this anchor should pull its look-alikes",
+        xaxis_range=[-EXTENT - 0.3, EXTENT + 0.3],
+        yaxis_range=[-EXTENT - 0.3, EXTENT + 0.3],
+    )
     return fig
 
 
-def custom_anchor_ui(ds: Dataset, codes: np.ndarray | None, labels: np.ndarray | None, key: str, select_key: str) -> list[str]:
+def custom_anchor_ui(
+    ds: Dataset, codes: np.ndarray | None, labels: np.ndarray | None, key: str, select_key: str
+) -> list[str]:
     """Pick a training image and click a target; returns every custom anchor name made so far this session.
 
     A new anchor is also added to the selection held in ``select_key`` (a multiselect drawn after this).
@@ -37,8 +44,9 @@ def custom_anchor_ui(ds: Dataset, codes: np.ndarray | None, labels: np.ndarray |
         i = image_picker(ds.train, ds.class_names, key=key + "img", label="Prototype", default_class=2)
         show_image(ds.train.images[i], width=112, caption=f"prototype: training image {i}")
     with right:
-        event = st.plotly_chart(_target_map(codes, labels, ds.class_names), on_select="rerun", selection_mode="points",
-                                key=key + "map")  # fmt: skip
+        event = st.plotly_chart(
+            _target_map(codes, labels, ds.class_names), on_select="rerun", selection_mode="points", key=key + "map"
+        )
     pts = [d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))]
     grid = [p for p in pts if p[0] == GRID]
     if grid:

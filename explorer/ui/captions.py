@@ -31,7 +31,9 @@ def caption_space(model: BaseVAE, pair: object, codes: dict, dims_by_kl: list[in
         rng = np.random.default_rng(0)
         ia, ib = rng.permutation(len(codes["a"]))[:1500], rng.permutation(len(codes["b"]))[:1500]
         m1, m2 = model.config.modalities  # type: ignore[attr-defined]
-        fig = shared_map_figure((m1, m2), (codes["a"][ia], codes["b"][ib]), (codes["la"][ia], codes["lb"][ib]), (names, names))
+        fig = shared_map_figure(
+            (m1, m2), (codes["a"][ia], codes["b"][ib]), (codes["la"][ia], codes["lb"][ib]), (names, names)
+        )
         st.plotly_chart(fig, key=K + "map")
         st.caption("Digits (circles) and their full captions (crosses), each encoded alone, coloured by class.")
     with trav_tab:
@@ -40,8 +42,13 @@ def caption_space(model: BaseVAE, pair: object, codes: dict, dims_by_kl: list[in
 
 def _caption_to_digits(model: BaseVAE) -> None:
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    text = c1.text_input("Caption", EXAMPLE, key=K_TEXT, max_chars=200,
-                         help="Class and attribute words; other words are named and ignored")  # fmt: skip
+    text = c1.text_input(
+        "Caption",
+        EXAMPLE,
+        key=K_TEXT,
+        max_chars=200,
+        help="Class and attribute words; other words are named and ignored",
+    )
     seed = int(c2.number_input("Seed", 0, 9999, 0, key=K_SEED))
     out = caption_to_digits(model, text, n=16, seed=seed)
     if out.ignored:
@@ -53,8 +60,10 @@ def _caption_to_digits(model: BaseVAE) -> None:
     show_grid(out.images, nrow=8, scale=3, caption="16 digits from q(z | caption): its mean first, then 15 draws")
     with st.expander("Vocabulary"):
         st.code(vocabulary_summary(), language=None)
-        st.caption("Synonyms are read too (bold → thick, big → large, 7 → seven, slanted/italic → right-slanted, …); "
-                   "filler words such as *a*, *the*, *digit*, *with* are skipped.")  # fmt: skip
+        st.caption(
+            "Synonyms are read too (bold → thick, big → large, 7 → seven, slanted/italic → right-slanted, …); "
+            "filler words such as *a*, *the*, *digit*, *with* are skipped."
+        )
 
 
 def _digit_to_caption(model: BaseVAE, test: object, names: tuple[str, ...]) -> None:
@@ -67,12 +76,22 @@ def _digit_to_caption(model: BaseVAE, test: object, names: tuple[str, ...]) -> N
     with right:
         st.markdown(f"Decoded from its code: **{out['caption']}**")
         st.caption(f"Measured on the image: {measured}")
-        rows = [{"word group": g, "word": w, "probability": p}
-                for g in ("class", *ATTRIBUTES) for w, p in out["groups"][g].items() if g != "class" or p > 0.01]  # fmt: skip
-        st.dataframe(rows, hide_index=True, height=35 * (len(rows) + 1) + 3,
-                     column_config={"probability": st.column_config.ProgressColumn(format="%.2f", min_value=0.0, max_value=1.0)})  # fmt: skip
-        st.caption("Each word's probability within its group, from the text decoder at the digit's code "
-                   "(class words under 1% hidden).")  # fmt: skip
+        rows = [
+            {"word group": g, "word": w, "probability": p}
+            for g in ("class", *ATTRIBUTES)
+            for w, p in out["groups"][g].items()
+            if g != "class" or p > 0.01
+        ]
+        st.dataframe(
+            rows,
+            hide_index=True,
+            height=35 * (len(rows) + 1) + 3,
+            column_config={"probability": st.column_config.ProgressColumn(format="%.2f", min_value=0.0, max_value=1.0)},
+        )
+        st.caption(
+            "Each word's probability within its group, from the text decoder at the digit's code "
+            "(class words under 1% hidden)."
+        )
 
 
 def _traversal(model: BaseVAE, test: object, names: tuple[str, ...], dims_by_kl: list[int]) -> None:
@@ -93,5 +112,7 @@ def _traversal(model: BaseVAE, test: object, names: tuple[str, ...], dims_by_kl:
         with col:
             show_image(im, width=84)
             st.caption(f"z{dim} = {v:+.1f}  \n{marked}")
-    st.caption("One code through both decoders: the digit and its caption as one latent dimension moves from −3 to +3; "
-               "words that change from the step before are in bold.")  # fmt: skip
+    st.caption(
+        "One code through both decoders: the digit and its caption as one latent dimension moves from −3 to +3; "
+        "words that change from the step before are in bold."
+    )

@@ -66,7 +66,9 @@ def collapse_warning(path: str) -> None:
         st.warning(f"{msg} [Why](/learn?step=7)", icon=":material/warning:")
 
 
-def reparam_panel(model: BaseVAE, x: torch.Tensor, y: int | None, key: str, background: np.ndarray | None = None) -> None:
+def reparam_panel(
+    model: BaseVAE, x: torch.Tensor, y: int | None, key: str, background: np.ndarray | None = None
+) -> None:
     """z = mu + sigma * eps for one image: its draw, decode, and (2-D latents) the cloud of q(z|x) over ``background``."""
     seed = int(st.number_input("Seed for ε", 0, 10_000, 0, key=key + "seed"))
     rep = demos.reparameterise(model, x, y if model.conditional else None, seed=seed)
@@ -83,7 +85,9 @@ def _kmeans(map_key: str, k: int, _mu: np.ndarray, _labels: np.ndarray) -> demos
     return demos.kmeans_clusters(_mu, _labels, k)
 
 
-def kmeans_panel(map_key: str, xy: np.ndarray, mu: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], key: str) -> None:
+def kmeans_panel(
+    map_key: str, xy: np.ndarray, mu: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], key: str
+) -> None:
     """k-means on mu (scikit-learn): ARI and NMI against the labels, the clusters on the map, a confusion matrix."""
     k = st.slider("Clusters k", 2, 20, 10, key=key + "k")
     cl = _kmeans(map_key, k, mu, labels)
@@ -91,8 +95,10 @@ def kmeans_panel(map_key: str, xy: np.ndarray, mu: np.ndarray, labels: np.ndarra
     c[0].metric("Adjusted Rand index", f"{cl.ari:.3f}", help="1 = the clusters are the classes, 0 = chance")
     c[1].metric("Normalised mutual information", f"{cl.nmi:.3f}")
     left, right = st.columns(2)
-    left.plotly_chart(class_scatter(xy[:, :2], cl.assign, tuple(f"cluster {j}" for j in range(k)), "k-means clusters on this map"),
-                      key=key + "map")  # fmt: skip
+    left.plotly_chart(
+        class_scatter(xy[:, :2], cl.assign, tuple(f"cluster {j}" for j in range(k)), "k-means clusters on this map"),
+        key=key + "map",
+    )
     right.plotly_chart(cv.confusion_figure(cl, class_names), key=key + "conf")
 
 
@@ -109,7 +115,9 @@ def ae_vs_vae() -> None:
 
 def latent_space() -> None:
     mu, _, labels = _codes(*_model(Z2)[1:])
-    fig = class_scatter(mu, labels, cached_dataset(DATA).class_names, f"μ(x) of {len(mu):,} test digits, z = 2", height=430)
+    fig = class_scatter(
+        mu, labels, cached_dataset(DATA).class_names, f"μ(x) of {len(mu):,} test digits, z = 2", height=430
+    )
     st.plotly_chart(fig, key=P + "space")
 
 
@@ -175,9 +183,14 @@ def beta() -> None:
     order, kl = cached_dims_by_kl(path, stamp, DATA)
     i = _index("Start from test image", "beta_i", 3)
     rows = order[:4]
-    show_grid(traversal_grid(model, code_of(model, _test(), i), rows, traversal_values(3.0, 9)), nrow=9, scale=2,
-              caption="rows: the 4 dimensions with most KL (" + ", ".join(f"z{d}: {kl[d]:.2f} nats" for d in rows)
-              + "), each moved from −3 to +3")  # fmt: skip
+    show_grid(
+        traversal_grid(model, code_of(model, _test(), i), rows, traversal_values(3.0, 9)),
+        nrow=9,
+        scale=2,
+        caption="rows: the 4 dimensions with most KL ("
+        + ", ".join(f"z{d}: {kl[d]:.2f} nats" for d in rows)
+        + "), each moved from −3 to +3",
+    )
 
 
 def collapse() -> None:
@@ -188,7 +201,9 @@ def collapse() -> None:
     model, path, stamp = _model(name)
     order, kl = cached_dims_by_kl(path, stamp, DATA)
     vals = [kl[d] for d in order]
-    fig = go.Figure(go.Bar(x=[f"z{d}" for d in order], y=vals, marker_color=["#4f46e5" if v > 0.01 else "#d1d5db" for v in vals]))
+    fig = go.Figure(
+        go.Bar(x=[f"z{d}" for d in order], y=vals, marker_color=["#4f46e5" if v > 0.01 else "#d1d5db" for v in vals])
+    )
     fig.add_hline(y=0.01, line_dash="dash", annotation_text="0.01 nats")
     fig.update_layout(height=300, yaxis_type="log", title="mean KL per dimension, sorted", margin=cv.MARGIN)
     st.plotly_chart(fig, key=P + "col_fig")
@@ -217,8 +232,14 @@ def latent_size() -> None:
     idx = torch.randperm(len(_test()), generator=torch.Generator().manual_seed(seed))[:8]
     x = _test().images[idx]
     grid = [x] + [_model(r["name"])[0].reconstruct(x).cpu() for r in rows + ae]
-    show_grid(torch.cat(grid), nrow=8, scale=2, caption="rows: the images, then reconstructions with z = "
-              + ", ".join(str(r["z"]) for r in rows) + " (VAE), then the AE with z = 64")  # fmt: skip
+    show_grid(
+        torch.cat(grid),
+        nrow=8,
+        scale=2,
+        caption="rows: the images, then reconstructions with z = "
+        + ", ".join(str(r["z"]) for r in rows)
+        + " (VAE), then the AE with z = 64",
+    )
 
 
 def sampling() -> None:
@@ -227,7 +248,9 @@ def sampling() -> None:
     c1, c2 = st.columns([3, 1])
     t = c1.select_slider("Temperature T", [0.3, 0.5, 0.7, 1.0, 1.3, 1.6, 2.0], 1.0, key=P + "temp")
     seed = int(c2.number_input("Seed", 0, 1000, 0, key=P + "temp_seed"))
-    show_grid(prior_samples(_model(Z16)[0], 32, seed, t)[0], nrow=16, scale=2, caption=f"32 draws from N(0, {t}² I), decoded")
+    show_grid(
+        prior_samples(_model(Z16)[0], 32, seed, t)[0], nrow=16, scale=2, caption=f"32 draws from N(0, {t}² I), decoded"
+    )
 
 
 def _class_pick(label: str, key: str, default: int) -> int:
@@ -252,8 +275,12 @@ def interpolation() -> None:
     for m, p in paths.items():
         show_grid(decode_codes(model, p), nrow=10, scale=2, caption=m)
     ref = _reference(path, stamp)
-    fig = cv.path_figure({m: path_elbo(model, p) for m, p in paths.items()}, {m: path_log_prior(p) for m, p in paths.items()},
-                         ref, typical_log_prior(model.latent_dim))  # fmt: skip
+    fig = cv.path_figure(
+        {m: path_elbo(model, p) for m, p in paths.items()},
+        {m: path_log_prior(p) for m, p in paths.items()},
+        ref,
+        typical_log_prior(model.latent_dim),
+    )
     st.plotly_chart(fig, key=P + "ip_fig")
 
 
@@ -278,8 +305,11 @@ def arithmetic() -> None:
     z = analogy(za, zb, zc)
     mu, _, _ = _codes(path, stamp)
     near = nearest_rows(mu, z.numpy(), 5)
-    show_gallery(torch.cat([_test().images[picks], decode_codes(model, z[None]), _test().images[near]]),
-                 ["a", "b", "c", "decode(a − b + c)"] + [f"nearest real {k + 1}" for k in range(5)], width=84)  # fmt: skip
+    show_gallery(
+        torch.cat([_test().images[picks], decode_codes(model, z[None]), _test().images[near]]),
+        ["a", "b", "c", "decode(a − b + c)"] + [f"nearest real {k + 1}" for k in range(5)],
+        width=84,
+    )
 
 
 def cvae() -> None:
@@ -287,7 +317,9 @@ def cvae() -> None:
     seed = int(st.number_input("Style seed", 0, 1000, 0, key=P + "cvae_seed"))
     z = torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(model.device)
     with torch.no_grad():
-        images = torch.cat([model.decode(z[r : r + 1].expand(10, -1), torch.arange(10, device=model.device)) for r in range(4)])
+        images = torch.cat(
+            [model.decode(z[r : r + 1].expand(10, -1), torch.arange(10, device=model.device)) for r in range(4)]
+        )
     show_grid(images.cpu(), nrow=10, scale=2, caption="each row: one style code z, decoded with classes 0–9")
 
 
@@ -305,9 +337,11 @@ def anomaly() -> None:
     noisy = corrupt(x, "gaussian noise", amount, seed=i)
     both = torch.cat([x, noisy])
     scores = per_sample_terms(model, Split(both, torch.zeros(2, dtype=torch.long)))["elbo"]
-    show_gallery(torch.cat([both, model.reconstruct(both.to(model.device)).cpu()]),
-                 [f"clean · −ELBO {scores[0]:.0f}", f"noisy · −ELBO {scores[1]:.0f}", "decode(μ(clean))", "decode(μ(noisy))"],
-                 width=130)  # fmt: skip
+    show_gallery(
+        torch.cat([both, model.reconstruct(both.to(model.device)).cpu()]),
+        [f"clean · −ELBO {scores[0]:.0f}", f"noisy · −ELBO {scores[1]:.0f}", "decode(μ(clean))", "decode(μ(noisy))"],
+        width=130,
+    )
 
 
 def clustering() -> None:
@@ -339,12 +373,17 @@ def shared() -> None:
     direction = st.radio("Query", ["digit → garments", "garment → digits"], horizontal=True, key=P + "sh_dir")
     i = int(st.number_input("Query item (test index)", 0, len(a[0]) - 1, 3, key=P + "sh_i"))
     fashion = pair.partner.test
-    (qa, qimg), (tb, timgs, tnames) = (((a, pair.test.images), (b, fashion.images, cached_dataset(pair.partner.name).class_names))
-                                       if direction.startswith("digit") else
-                                       ((b, fashion.images), (a, pair.test.images, pair.class_names)))  # fmt: skip
+    (qa, qimg), (tb, timgs, tnames) = (
+        ((a, pair.test.images), (b, fashion.images, cached_dataset(pair.partner.name).class_names))
+        if direction.startswith("digit")
+        else ((b, fashion.images), (a, pair.test.images, pair.class_names))
+    )
     rows, dist = nearest_across(qa[0], i, tb[0], 8)
-    show_gallery(torch.cat([qimg[i : i + 1], timgs[rows]]), ["query"] + [f"{tnames[tb[1][r]]} · {d:.2f}" for r, d in zip(rows, dist)],
-                 width=84)  # fmt: skip
+    show_gallery(
+        torch.cat([qimg[i : i + 1], timgs[rows]]),
+        ["query"] + [f"{tnames[tb[1][r]]} · {d:.2f}" for r, d in zip(rows, dist)],
+        width=84,
+    )
 
 
 @st.cache_data(max_entries=4, show_spinner="Encoding both modalities…")
@@ -366,8 +405,12 @@ def anchors() -> None:
     protos, targets, names = specs_of(model.config)
     mu, _, _ = _codes(path, stamp)
     scores = scores_of(_test().images, protos, model.config.anchor_score).numpy()
-    st.plotly_chart(anchor_figure(mu[:, :2], scores, targets.numpy()[:, :2], names, title="test codes by anchor score; stars: targets"),
-                    key=P + "anchors")  # fmt: skip
+    st.plotly_chart(
+        anchor_figure(
+            mu[:, :2], scores, targets.numpy()[:, :2], names, title="test codes by anchor score; stars: targets"
+        ),
+        key=P + "anchors",
+    )
 
 
 def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
@@ -384,10 +427,17 @@ def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
     keys = {m: cache_key(checkpoint_hash(path, stamp), dataset, ProjectionParams(method=m)) for m in labels}
     for m, k in keys.items():
         s = runner.status(f"map-{k}")
-        retry = s is not None and s.state == "failed" and st.button(f"Compute the {labels[m]} map again", key=key + "retry" + m)
+        retry = (
+            s is not None
+            and s.state == "failed"
+            and st.button(f"Compute the {labels[m]} map again", key=key + "retry" + m)
+        )
         if ready_projection(k) is None and (s is None or s.state == "stopped" or retry):
-            runner.submit("projection", {"checkpoint": path, "dataset": dataset, "projection": ProjectionParams(method=m).to_dict()},
-                          f"map-{k}")  # fmt: skip
+            runner.submit(
+                "projection",
+                {"checkpoint": path, "dataset": dataset, "projection": ProjectionParams(method=m).to_dict()},
+                f"map-{k}",
+            )
     missing = any(ready_projection(k) is None for k in keys.values())
     names = cached_dataset(dataset).class_names
 
@@ -401,20 +451,33 @@ def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
                     st.error(f"{labels[m]}: {s.error}")
                     continue
                 if proj is None:
-                    st.info(f"{labels[m]}: {s.message if s else 'queued'} ({(s.progress if s else 0):.0%})", icon=":material/hourglass:")
+                    st.info(
+                        f"{labels[m]}: {s.message if s else 'queued'} ({(s.progress if s else 0):.0%})",
+                        icon=":material/hourglass:",
+                    )
                     continue
                 q = proj.meta["quality"]
-                st.plotly_chart(class_scatter(proj.embedding, proj.labels, names,
-                                              f"{labels[m]} · 10-NN {q['knn_map']:.2f} · trust. {q['trustworthiness']:.2f}",
-                                              height=360, size=3), key=key + m)  # fmt: skip
+                st.plotly_chart(
+                    class_scatter(
+                        proj.embedding,
+                        proj.labels,
+                        names,
+                        f"{labels[m]} · 10-NN {q['knn_map']:.2f} · trust. {q['trustworthiness']:.2f}",
+                        height=360,
+                        size=3,
+                    ),
+                    key=key + m,
+                )
         if missing and all(ready_projection(k) is not None for k in keys.values()):
             st.rerun(scope="app")
 
     panels()
     if (pca := ready_projection(keys["pca"])) is not None:
-        st.caption(f"10-NN: cross-validated class accuracy from each point's 10 nearest map neighbours; on the codes "
-                   f"themselves it is {pca.meta['quality']['knn_latent']:.2f}. Trustworthiness: 1 when every map neighbour "
-                   "is also a latent neighbour.")  # fmt: skip
+        st.caption(
+            f"10-NN: cross-validated class accuracy from each point's 10 nearest map neighbours; on the codes "
+            f"themselves it is {pca.meta['quality']['knn_latent']:.2f}. Trustworthiness: 1 when every map neighbour "
+            "is also a latent neighbour."
+        )
 
 
 def projections() -> None:
@@ -422,7 +485,23 @@ def projections() -> None:
     projections_panel(path, stamp, DATA, P + "proj_")
 
 
-DEMOS = {"ae-vs-vae": ae_vs_vae, "latent-space": latent_space, "elbo": elbo, "bce-vs-mse": bce_vs_mse, "reparam": reparam,
-         "beta": beta, "collapse": collapse, "latent-size": latent_size, "sampling": sampling,
-         "interpolation": interpolation, "arithmetic": arithmetic, "cvae": cvae, "anomaly": anomaly,
-         "clustering": clustering, "projections": projections, "aggregate": aggregate, "shared": shared, "anchors": anchors}  # fmt: skip
+DEMOS = {
+    "ae-vs-vae": ae_vs_vae,
+    "latent-space": latent_space,
+    "elbo": elbo,
+    "bce-vs-mse": bce_vs_mse,
+    "reparam": reparam,
+    "beta": beta,
+    "collapse": collapse,
+    "latent-size": latent_size,
+    "sampling": sampling,
+    "interpolation": interpolation,
+    "arithmetic": arithmetic,
+    "cvae": cvae,
+    "anomaly": anomaly,
+    "clustering": clustering,
+    "projections": projections,
+    "aggregate": aggregate,
+    "shared": shared,
+    "anchors": anchors,
+}

@@ -29,7 +29,9 @@ def _import(taken: set[str]) -> str:
         raise ExplorerError("choose both an encoder and a decoder .onnx file")
     for up in (enc, dec):
         if up.size > MAX_ONNX_BYTES:  # checked before reading it into memory
-            raise ExplorerError(f"{up.name} is {up.size / 2**20:.0f} MB; ONNX files are limited to {MAX_ONNX_BYTES // 2**20} MB")
+            raise ExplorerError(
+                f"{up.name} is {up.size / 2**20:.0f} MB; ONNX files are limited to {MAX_ONNX_BYTES // 2**20} MB"
+            )
     try:
         shape = tuple(int(v) for v in st.session_state[P + "shape"].split(","))
     except ValueError:
@@ -37,17 +39,29 @@ def _import(taken: set[str]) -> str:
     if len(shape) != 3:
         raise ExplorerError(f"image shape wants C,H,W (e.g. 1,28,28), got {st.session_state[P + 'shape']!r}")
     name = clean_name(st.session_state[P + "name"].strip() or enc.name.rsplit(".", 1)[0])
-    import_onnx_bytes(enc.getvalue(), dec.getvalue(), int(st.session_state[P + "z"]), shape, st.session_state[P + "dataset"],
-                      name, st.session_state[P + "enc_out"], st.session_state[P + "dec_out"], taken=taken,
-                      sources=(enc.name, dec.name), score_limit=SCORE_LIMIT)  # fmt: skip
+    import_onnx_bytes(
+        enc.getvalue(),
+        dec.getvalue(),
+        int(st.session_state[P + "z"]),
+        shape,
+        st.session_state[P + "dataset"],
+        name,
+        st.session_state[P + "enc_out"],
+        st.session_state[P + "dec_out"],
+        taken=taken,
+        sources=(enc.name, dec.name),
+        score_limit=SCORE_LIMIT,
+    )
     return name
 
 
 def onnx_upload_ui(taken: set[str]) -> None:
     """An expander that imports an ONNX encoder/decoder pair (validated and probed like ``explorer import-onnx``)."""
     with st.expander("Import an ONNX VAE"):
-        st.caption("A VAE from any framework, exported to ONNX as an encoder (images → μ, log σ²) and a decoder "
-                   "(z → images). Only standard operators; no external data. See the README.")  # fmt: skip
+        st.caption(
+            "A VAE from any framework, exported to ONNX as an encoder (images → μ, log σ²) and a decoder "
+            "(z → images). Only standard operators; no external data. See the README."
+        )
         gen = st.session_state.get(P + "gen", 0)  # bumped after an import: fresh, empty uploaders
         st.file_uploader("Encoder (.onnx)", type=["onnx"], key=f"{P}enc{gen}")
         st.file_uploader("Decoder (.onnx)", type=["onnx"], key=f"{P}dec{gen}")
@@ -55,8 +69,13 @@ def onnx_upload_ui(taken: set[str]) -> None:
         c1.number_input("Latent size", 1, 64, 2, key=P + "z")
         c2.text_input("Image shape C,H,W", "1,28,28", key=P + "shape")
         st.selectbox("Trained on", DATASET_NAMES, key=P + "dataset")
-        st.radio("Encoder outputs", ["mu,logvar", "mu"], horizontal=True, key=P + "enc_out",
-                 help="mu: a deterministic encoder, explored like an autoencoder (no KL)")  # fmt: skip
+        st.radio(
+            "Encoder outputs",
+            ["mu,logvar", "mu"],
+            horizontal=True,
+            key=P + "enc_out",
+            help="mu: a deterministic encoder, explored like an autoencoder (no KL)",
+        )
         st.radio("Decoder outputs", ["probabilities", "logits"], horizontal=True, key=P + "dec_out")
         st.text_input("Name", "", key=P + "name", placeholder="default: the encoder's file name")
         if st.button("Import", key=P + "go", icon=":material/upload:"):

@@ -52,8 +52,9 @@ def has_result(status: JobStatus) -> bool:
     return status.state == "done" or (status.state == "stopped" and bool((status.extra or {}).get("checkpoint")))
 
 
-def follow_job(job_id: str, key: str, stoppable: bool = True, rerun_on_result: bool = True,
-               panel: bool = True) -> JobStatus | None:  # fmt: skip
+def follow_job(
+    job_id: str, key: str, stoppable: bool = True, rerun_on_result: bool = True, panel: bool = True
+) -> JobStatus | None:
     """Poll -> progress -> stop -> rerun, for a page's ``st.fragment(run_every=...)``.
 
     Shows the job's panel (unless ``panel`` is False, or only while it runs when ``stoppable``

@@ -80,8 +80,17 @@ def cached_codes(path: str, stamp: int, dataset: str, split: str = "test"):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def cached_latent_map(key: str, stamp: int, color_by: str, show_prior: bool, highlight: tuple[int, ...],
-                      manifold: bool, _model: BaseVAE, _proj, class_names: tuple[str, ...]):  # fmt: skip
+def cached_latent_map(
+    key: str,
+    stamp: int,
+    color_by: str,
+    show_prior: bool,
+    highlight: tuple[int, ...],
+    manifold: bool,
+    _model: BaseVAE,
+    _proj,
+    class_names: tuple[str, ...],
+):
     """The /latent-map figure and its click targets, built once per map and view settings.
 
     A click on the map reruns the page; rebuilding the figure and decoding the manifold each time

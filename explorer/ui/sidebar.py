@@ -73,14 +73,18 @@ def _owner() -> str:
 
 def _upload_ui(entries: dict[str, Entry]) -> None:
     with st.expander("Upload a checkpoint"):
-        st.caption(f"A Latent Explorer `.safetensors` file, up to {MAX_FILE_BYTES // 2**20} MB. Pickles are refused. "
-                   "Uploads are shared with everyone using this server.")  # fmt: skip
+        st.caption(
+            f"A Latent Explorer `.safetensors` file, up to {MAX_FILE_BYTES // 2**20} MB. Pickles are refused. "
+            "Uploads are shared with everyone using this server."
+        )
         up = st.file_uploader("Checkpoint file", key=UPLOAD_KEY, label_visibility="collapsed")
         if up is not None and st.session_state.get(UPLOAD_DONE_KEY) != up.file_id:
             st.session_state[UPLOAD_DONE_KEY] = up.file_id
             try:
                 if up.size > MAX_FILE_BYTES:  # checked before reading it into memory
-                    raise ExplorerError(f"{up.name} is {up.size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+                    raise ExplorerError(
+                        f"{up.name} is {up.size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
+                    )
                 open_model(save_upload(up.name, up.getvalue(), _owner()))
                 st.rerun()
             except ExplorerError as exc:
@@ -89,7 +93,9 @@ def _upload_ui(entries: dict[str, Entry]) -> None:
             st.error(f"Upload refused: {err}")
         mine = [e for e in entries.values() if e.source == "uploaded" and _owner() in upload_owners(e.path)]
         if mine:
-            st.caption(f"Your uploads (the folder holds {uploads_size() / 2**20:.0f} of {uploads_cap_bytes() / 2**20:.0f} MB):")
+            st.caption(
+                f"Your uploads (the folder holds {uploads_size() / 2**20:.0f} of {uploads_cap_bytes() / 2**20:.0f} MB):"
+            )
         for e in mine:
             c1, c2 = st.columns([4, 1])
             c1.caption(e.name)
@@ -136,7 +142,8 @@ def sidebar_ui() -> None:
             st.session_state[MODEL_KEY] = st.session_state[LINKED_KEY] = linked
         if st.session_state.get(MODEL_KEY) not in entries:
             st.session_state[MODEL_KEY] = default_entry(entries) or (
-                DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries)))
+                DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in entries else next(iter(entries))
+            )
         st.selectbox("Model", list(entries), key=MODEL_KEY)
         entry = entries[st.session_state[MODEL_KEY]]
         st.caption(entry.label)
@@ -145,8 +152,12 @@ def sidebar_ui() -> None:
 
         fits = datasets_of_shape(entry.meta["config"]["in_shape"])
         options = [own] + [d for d in DATASET_NAMES if d != own and d in fits]
-        st.selectbox("Dataset", options, key=f"{DATASET_KEY}_{entry.name}",
-                     help="The model's own dataset comes first; others with the same image size also work.")  # fmt: skip
+        st.selectbox(
+            "Dataset",
+            options,
+            key=f"{DATASET_KEY}_{entry.name}",
+            help="The model's own dataset comes first; others with the same image size also work.",
+        )
         _upload_ui(all_entries)
         onnx_upload_ui(set(all_entries))
         if broken:
@@ -178,8 +189,10 @@ def current() -> Current:
     try:
         dataset = cached_dataset(ds_name)
         if dataset.in_shape != model.config.in_shape and ds_name != meta["dataset"]:
-            st.warning(f"{dataset.name} images are {dataset.in_shape}, this model takes {model.config.in_shape}; "
-                       f"showing {meta['dataset']} instead.")  # fmt: skip
+            st.warning(
+                f"{dataset.name} images are {dataset.in_shape}, this model takes {model.config.in_shape}; "
+                f"showing {meta['dataset']} instead."
+            )
             dataset = cached_dataset(meta["dataset"])
     except ExplorerError as exc:
         if ds_name == meta["dataset"]:

@@ -49,19 +49,30 @@ def model_summary(cur: Current) -> None:
     if cur.entry.foreign:  # imported ONNX pair or trusted --model: no training recipe to report
         kind = "an ONNX pair" if m["model"] == "onnx" else "your own torch code"
         n = f"{tm['n']:,} " if "n" in tm else ""
-        st.caption(f"Trained outside this app ({kind}); metrics measured here on {n}**{m['dataset']}** test images. "
-                   f"Now showing **{cur.dataset.name}** ({cur.dataset.source}).")  # fmt: skip
+        st.caption(
+            f"Trained outside this app ({kind}); metrics measured here on {n}**{m['dataset']}** test images. "
+            f"Now showing **{cur.dataset.name}** ({cur.dataset.source})."
+        )
     else:
-        st.caption(f"Trained on **{m['dataset']}** ({m['split']}) for {m['epochs']} epochs, seed {m['seed']}. "
-                   f"Now showing **{cur.dataset.name}** ({cur.dataset.source}).")  # fmt: skip
+        st.caption(
+            f"Trained on **{m['dataset']}** ({m['split']}) for {m['epochs']} epochs, seed {m['seed']}. "
+            f"Now showing **{cur.dataset.name}** ({cur.dataset.source})."
+        )
     with st.expander("Training curves and metadata"):
         if m.get("history"):
             st.plotly_chart(history_figure(m["history"]), key="widgets_history")
         st.json(m, expanded=False)
 
 
-def image_picker(split: Split, class_names: tuple[str, ...], key: str, label: str = "Image", default_class: int = 0,
-                 default_index: int = 0, selection: list[int] | None = None) -> int:  # fmt: skip
+def image_picker(
+    split: Split,
+    class_names: tuple[str, ...],
+    key: str,
+    label: str = "Image",
+    default_class: int = 0,
+    default_index: int = 0,
+    selection: list[int] | None = None,
+) -> int:
     """Pick one image of a split: at random from a class, by index, or from a latent-map selection."""
     modes = ["random from a class", "by index"] + (["from the map selection"] if selection else [])
     how = st.radio(f"{label}: pick", modes, horizontal=True, key=f"{key}_how", label_visibility="collapsed")
@@ -74,8 +85,13 @@ def image_picker(split: Split, class_names: tuple[str, ...], key: str, label: st
         )
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     present = sorted(set(split.labels.tolist()))
-    cls = c1.selectbox(f"{label} class", present, index=present.index(default_class) if default_class in present else 0,
-                       key=f"{key}_class", format_func=lambda c: class_names[c] if c < len(class_names) else str(c))  # fmt: skip
+    cls = c1.selectbox(
+        f"{label} class",
+        present,
+        index=present.index(default_class) if default_class in present else 0,
+        key=f"{key}_class",
+        format_func=lambda c: class_names[c] if c < len(class_names) else str(c),
+    )
     draw_key = f"{key}_draw"
     if c2.button(":material/shuffle:", key=f"{key}_another", help="Another random image of this class"):
         st.session_state[draw_key] = st.session_state.get(draw_key, 0) + 1

@@ -70,8 +70,9 @@ def fallback_caption(reason: str) -> None:
     st.caption(f"Decoding on the server (each change is a round trip): {reason}")
 
 
-def slider_spec(label: str, lo: float, hi: float, step: float = 0.01, dim: int | None = None,
-                vec: Sequence[float] | None = None) -> dict:  # fmt: skip
+def slider_spec(
+    label: str, lo: float, hi: float, step: float = 0.01, dim: int | None = None, vec: Sequence[float] | None = None
+) -> dict:
     """One slider: sets latent ``dim``, or adds value × ``vec`` (an attribute vector)."""
     out: dict[str, Any] = {"label": label, "min": float(lo), "max": float(hi), "step": float(step)}
     if dim is not None:
@@ -81,37 +82,90 @@ def slider_spec(label: str, lo: float, hi: float, step: float = 0.01, dim: int |
     return out
 
 
-def live_sliders(lm: LiveModel, code: Sequence[float], sliders: list[dict], values: Sequence[float], rev: int,
-                 key: str, on_change: Callable[[], None] | None = None, y: int | None = None,
-                 outputs: Sequence[int] = (0,), captions: Sequence[str] = ("decode(z)",), size: int = 240) -> Any:  # fmt: skip
+def live_sliders(
+    lm: LiveModel,
+    code: Sequence[float],
+    sliders: list[dict],
+    values: Sequence[float],
+    rev: int,
+    key: str,
+    on_change: Callable[[], None] | None = None,
+    y: int | None = None,
+    outputs: Sequence[int] = (0,),
+    captions: Sequence[str] = ("decode(z)",),
+    size: int = 240,
+) -> Any:
     """Sliders decoded live. ``code`` is the base code; slider i sets its dim or adds its vector.
 
     ``values`` are applied in the browser only when ``rev`` changes (Reset, Randomize, a new
     start code), so a rerun does not fight the hand. Returns the component result; its
     ``values`` state is ``{"rev", "values"}`` after a release.
     """
-    data = {"mode": "sliders", "model": lm.payload, "code": [float(v) for v in code], "sliders": sliders,
-            "values": [float(v) for v in values], "rev": int(rev), "y": y, "outputs": list(outputs),
-            "captions": list(captions), "size": size}  # fmt: skip
+    data = {
+        "mode": "sliders",
+        "model": lm.payload,
+        "code": [float(v) for v in code],
+        "sliders": sliders,
+        "values": [float(v) for v in values],
+        "rev": int(rev),
+        "y": y,
+        "outputs": list(outputs),
+        "captions": list(captions),
+        "size": size,
+    }
     return _mount()(key=key, data=data, on_values_change=on_change or (lambda: None))
 
 
-def live_interpolation(lm: LiveModel, a: Sequence[float], b: Sequence[float], method: str, t: float, rev: int,
-                       key: str, on_change: Callable[[], None] | None = None, y: int | None = None,
-                       caption: str = "decode(path(t))", size: int = 200) -> Any:  # fmt: skip
+def live_interpolation(
+    lm: LiveModel,
+    a: Sequence[float],
+    b: Sequence[float],
+    method: str,
+    t: float,
+    rev: int,
+    key: str,
+    on_change: Callable[[], None] | None = None,
+    y: int | None = None,
+    caption: str = "decode(path(t))",
+    size: int = 200,
+) -> Any:
     """A t scrubber from code ``a`` (t=0) to ``b`` (t=1), ``method`` lerp or slerp, decoded live."""
-    data = {"mode": "interp", "model": lm.payload, "interp": {"a": [float(v) for v in a], "b": [float(v) for v in b],
-            "method": method, "t": float(t)}, "rev": int(rev), "y": y, "outputs": [0], "captions": [caption],
-            "size": size}  # fmt: skip
+    data = {
+        "mode": "interp",
+        "model": lm.payload,
+        "interp": {"a": [float(v) for v in a], "b": [float(v) for v in b], "method": method, "t": float(t)},
+        "rev": int(rev),
+        "y": y,
+        "outputs": [0],
+        "captions": [caption],
+        "size": size,
+    }
     return _mount()(key=key, data=data, on_values_change=on_change or (lambda: None))
 
 
-def live_hover(lm: LiveModel, plot_key: str, axes: Sequence[int], code: Sequence[float], key: str,
-               y: int | None = None, caption: str = "decode(z) under the pointer", size: int = 168) -> Any:  # fmt: skip
+def live_hover(
+    lm: LiveModel,
+    plot_key: str,
+    axes: Sequence[int],
+    code: Sequence[float],
+    key: str,
+    y: int | None = None,
+    caption: str = "decode(z) under the pointer",
+    size: int = 168,
+) -> Any:
     """Decode the latent point under the pointer on the raw-axes Plotly chart keyed ``plot_key``."""
-    data = {"mode": "hover", "model": lm.payload, "plot_key": plot_key, "axes": [int(a) for a in axes],
-            "code": [float(v) for v in code], "rev": 0, "y": y, "outputs": [0], "captions": [caption],
-            "size": size}  # fmt: skip
+    data = {
+        "mode": "hover",
+        "model": lm.payload,
+        "plot_key": plot_key,
+        "axes": [int(a) for a in axes],
+        "code": [float(v) for v in code],
+        "rev": 0,
+        "y": y,
+        "outputs": [0],
+        "captions": [caption],
+        "size": size,
+    }
     return _mount()(key=key, data=data)
 
 
@@ -143,8 +197,9 @@ def interpolation_scrubber(model: BaseVAE, ckpt: str, z0: Any, z1: Any, y: int |
         show_image(decode_codes(model, path[round(t * 20)][None], y)[0], width=140, caption="decode(path(t))")
 
 
-def shared_sliders(model: BaseVAE, ckpt: str, z: Any, dims: Sequence[int], labels: Sequence[str],
-                   captions: Sequence[str], key: str) -> None:  # fmt: skip
+def shared_sliders(
+    model: BaseVAE, ckpt: str, z: Any, dims: Sequence[int], labels: Sequence[str], captions: Sequence[str], key: str
+) -> None:
     """One set of sliders (latent ``dims`` of code ``z``) decoding every modality side by side, live."""
     lm = live_model(model, ckpt)
     if isinstance(lm, str):
@@ -152,8 +207,17 @@ def shared_sliders(model: BaseVAE, ckpt: str, z: Any, dims: Sequence[int], label
         return
     sliders = [slider_spec(lab, -3.0, 3.0, 0.01, dim=d) for d, lab in zip(dims, labels)]
     n_out = len(lm.payload["spec"]["outputs"])
-    live_sliders(lm, [float(v) for v in z], sliders, [float(z[d]) for d in dims], 0, key=key,
-                 outputs=range(n_out), captions=list(captions)[:n_out], size=160)  # fmt: skip
+    live_sliders(
+        lm,
+        [float(v) for v in z],
+        sliders,
+        [float(z[d]) for d in dims],
+        0,
+        key=key,
+        outputs=range(n_out),
+        captions=list(captions)[:n_out],
+        size=160,
+    )
 
 
 def released_values(result: Any) -> tuple[int, list[float]] | None:
