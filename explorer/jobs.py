@@ -185,6 +185,7 @@ class JobRunner:
         self.root.mkdir(parents=True, exist_ok=True)
         self._address = address
         self._client = client
+        self._own_client = client is None  # ours to replace when closed (a cluster shut down and restarted)
         self._futures: dict[str, Any] = {}
         self._synced: dict[tuple[str, str], int] = {}
         self._lock = threading.RLock()
@@ -192,10 +193,11 @@ class JobRunner:
 
     @property
     def client(self) -> Any:
-        """The Dask client (the local cluster starts on first use)."""
-        if self._client is None:
+        """The Dask client (the local cluster starts on first use, and again if it was shut down)."""
+        if self._client is None or (self._own_client and self._client.status != "running"):
             from explorer.cluster import get_client
 
+            self._futures.clear()  # futures of a closed client say nothing; the scheduler's metadata does
             self._client = get_client(self._address)
         return self._client
 

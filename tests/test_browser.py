@@ -171,13 +171,14 @@ def test_hostile_upload_is_refused_and_app_keeps_serving(page, app_url, tmp_path
     files = bad_checkpoints(tmp_path)
     page.goto(app_url)
     wait_idle(page)
-    page.locator("[data-testid='stSidebar'] [data-testid='stExpander']", has_text="Upload a checkpoint").click()
+    upload = page.locator("[data-testid='stSidebar'] [data-testid='stExpander']", has_text="Upload a checkpoint")
+    upload.click()
     for name, why in (
         ("pickle-code.pt", "pickle"),
         ("truncated.safetensors", "truncated"),
         ("wrong-shape.safetensors", "shape"),
     ):
-        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(files[name]))
+        upload.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(files[name]))
         page.wait_for_function(f"() => document.body.innerText.includes('Upload refused: {name}')", timeout=30_000)
         wait_idle(page)
         assert why in page.inner_text("[data-testid='stSidebar']")

@@ -28,7 +28,7 @@ def test_type_a_caption_then_read_a_digits_caption(tmp_path):
         page.get_by_role("option", name="mnist-caption-joint-vae").click()
         page.wait_for_function(GRID_JS, timeout=120_000)
         first = page.evaluate(GRID_JS)
-        box = page.get_by_test_id("stTextInputField").first
+        box = page.locator("[data-testid='stMain'] [data-testid='stTextInputField']").first  # not the sidebar's
         box.fill("a thin left-slanted two with a curly tail")
         box.press("Enter")
         page.wait_for_selector("text=curly, tail", timeout=60_000)  # the ignored words, named
