@@ -23,7 +23,9 @@ import _common  # noqa: E402,F401  (puts the repo on sys.path)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="include 70k-point maps")
-    ap.add_argument("--skip", default="", help="comma-separated: slider,drag,click,projection,train,decode,cold,load")
+    ap.add_argument(
+        "--skip", default="", help="comma-separated: slider,drag,click,projection,train,decode,caption,cold,load"
+    )
     ap.add_argument("--sessions", type=int, default=8, help="load test: concurrent sessions")
     ap.add_argument("--think", type=float, default=1.0, help="load test: mean pause between a session's actions (s)")
     a = ap.parse_args()
@@ -105,6 +107,11 @@ def main() -> None:
 
         rows.extend(train_bench.run(3))
 
+    def caption() -> None:
+        import caption_bench
+
+        rows.extend(caption_bench.run())
+
     def decode() -> None:
         import decode_bench
 
@@ -132,6 +139,7 @@ def main() -> None:
         ("projection", projection),
         ("train", train),
         ("decode", decode),
+        ("caption", caption),
         ("cold", cold),
         ("load", load),
     ):
