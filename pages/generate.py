@@ -6,6 +6,8 @@ import torch
 from explorer import ui
 from explorer.analysis.corrupt import CORRUPTIONS, corrupt, recon_errors
 from explorer.analysis.generate import prior_samples
+from explorer.course.steps import STEPS
+from explorer.ui import course
 
 P = "generate_"
 
@@ -14,7 +16,9 @@ cur = ui.current()
 model, ds = cur.model, cur.dataset
 stamp = cur.mtime_ns
 names = ds.class_names
-samples_tab, recon_tab, anomaly_tab, denoise_tab = st.tabs(["Samples", "Reconstructions", "Anomalies", "Denoising"])
+samples_tab, recon_tab, anomaly_tab, denoise_tab, compare_tab = st.tabs(
+    ["Samples", "Reconstructions", "Anomalies", "Denoising", "Loss and latent size"]
+)
 
 with samples_tab:
     c1, c2, c3 = st.columns(3)
@@ -106,3 +110,11 @@ with denoise_tab:
         with col:
             ui.show_image(img, width=224, caption=cap)
     st.caption("The encoder maps the corrupted image near the codes of clean images, so the decoder draws a clean one.")
+
+with compare_tab:  # the course's small models (checkpoints/course/): the same text and widgets as /learn's steps
+    for key, widget in (("bce-vs-mse", course.bce_vs_mse), ("latent-size", course.latent_size)):
+        step = next(s for s in STEPS if s.key == key)
+        st.subheader(step.title)
+        st.markdown(step.body)
+        st.latex(step.formula)
+        widget()

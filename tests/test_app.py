@@ -54,3 +54,12 @@ def test_home_shows_model_and_images():
 def test_sidebar_offers_every_checkpoint():
     at = open_app()
     assert set(SHIPPED) <= set(at.sidebar.selectbox[0].options)
+
+
+def test_generate_compares_losses_and_latent_sizes_on_the_course_models():
+    at = open_app("mnist-vae-mlp-z2")
+    at.switch_page("pages/generate.py").run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    titles = [h.value for h in at.subheader]
+    assert "BCE or MSE reconstruction" in titles and "Under- and over-complete latents" in titles
+    assert len(at.get("plotly_chart")) >= 1  # the latent-size sweep

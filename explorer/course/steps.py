@@ -68,8 +68,8 @@ STEPS: tuple[Step, ...] = (
         r"\mathrm{BCE} = -\sum_i \big[x_i \log \hat x_i + (1-x_i)\log(1-\hat x_i)\big] \qquad "
         r"\mathrm{MSE} = \sum_i (x_i - \hat x_i)^2",
         "Which model keeps the thin strokes of a 1 or a 7?",
-        "/train",
-        {},
+        "/generate",
+        {"model": Z2},
     ),
     Step(
         "reparam",
@@ -114,7 +114,7 @@ STEPS: tuple[Step, ...] = (
         "An autoencoder pays no KL and keeps improving its reconstructions, but its codes have no prior to sample from.",
         r"z \in \{1, 2, 4, 8, 16, 32, 64\}\qquad \#\text{active} = \#\{j : \mathrm{KL}_j > 0.01\} \le z",
         "Where does the KL curve flatten? Compare the orange curve (dimensions that hold 90% of the KL) with the diagonal.",
-        "/train",
+        "/generate",
         {},
     ),
     Step(
