@@ -13,6 +13,7 @@ from explorer.ui.live_decoder import live_map_hover
 from explorer.ui.state import MAP_SELECTION
 
 P = "latentmap_"
+LAST_POINTS = P + "last_points"  # the clicked points and the figure they were clicked on
 SELECTION_KEY = MAP_SELECTION  # read by the arithmetic page on purpose
 
 ui.page_header("Latent map")
@@ -168,6 +169,13 @@ with right:
     st.caption("PNG: the camera icon in the plot's toolbar.")
 
 points = [d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))]
+figure_sig = (key, color_by, show_prior, highlight, manifold)
+last = st.session_state.get(LAST_POINTS)
+if points:
+    st.session_state[LAST_POINTS] = (figure_sig, points)
+elif last and last[0][0] == key and last[0] != figure_sig:  # a new figure (a toggle) clears plotly's selection
+    points = last[1]
+    st.session_state[LAST_POINTS] = (figure_sig, points)
 data_rows = [i for kind, i in points if kind == DATA]
 if len(data_rows) > 1:  # a box or lasso selection: keep it for the arithmetic page
     st.session_state[SELECTION_KEY] = {
