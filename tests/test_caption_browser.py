@@ -36,5 +36,7 @@ def test_type_a_caption_then_read_a_digits_caption(tmp_path):
         assert "left-slanted" in page.inner_text("[data-testid='stMain']")
         page.get_by_role("tab", name="Digit → caption").click()
         page.wait_for_selector("text=Decoded from its code", timeout=60_000)
-        assert page.query_selector_all("[data-testid='stDataFrame']")  # the word probabilities
+        page.wait_for_selector(
+            "[data-testid='stDataFrame']", timeout=60_000
+        )  # the word probabilities, drawn after the text
         assert not exceptions(page)
