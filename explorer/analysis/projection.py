@@ -28,7 +28,10 @@ from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 
 METHODS = ("raw", "pca", "tsne", "umap")
 TSNE_CALLBACK_EVERY = 25  # iterations between openTSNE progress callbacks
-TSNE_PRIOR_POINTS = 300  # prior samples placed into a t-SNE map (openTSNE's transform is slow)
+# UMAP switches from exact neighbours to NNDescent above 4,096 points; warming up past that compiles
+# NNDescent's build and query too (a 10k map's first prior transform spent 40 s compiling them).
+WARM_POINTS = 4500
+TRANSFORM_PRIOR_POINTS = 300  # prior samples placed into a t-SNE or UMAP map (each transform costs per point)
 Progress = Callable[[float, str], None]
 
 
@@ -232,21 +235,24 @@ def _umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarr
 
 
 def warm_up(seed: int = 0) -> float:
-    """Import UMAP and openTSNE and compile UMAP's numba code on a tiny fit; returns seconds.
+    """Import UMAP and openTSNE and compile UMAP's numba code on small fits; returns seconds.
 
     Workers run this once at start (explorer.cluster), so a user's first UMAP pays neither the
-    imports nor numba's compilation (tens of seconds on a small machine).
+    imports nor numba's compilation (tens of seconds on a small machine). Two fits: one small
+    enough for exact neighbours, one large enough for NNDescent (``WARM_POINTS``), each with a
+    transform (the prior overlay) and an inverse transform (decoding an empty spot).
     """
     t0 = time.perf_counter()
     os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
     import openTSNE  # noqa: F401
     import umap
 
-    codes = np.random.default_rng(seed).normal(size=(300, 4)).astype(np.float32)  # (300, z)
-    reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=seed, n_jobs=1)
-    emb = reducer.fit_transform(codes)
-    reducer.transform(codes[:20])
-    reducer.inverse_transform(emb[:4])
+    codes = np.random.default_rng(seed).normal(size=(WARM_POINTS, 4)).astype(np.float32)  # (N, z)
+    for n in (300, WARM_POINTS):
+        reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=seed, n_jobs=1)
+        emb = reducer.fit_transform(codes[:n])
+        reducer.transform(codes[:20])
+        reducer.inverse_transform(emb[:4])
     return time.perf_counter() - t0
 
 
@@ -297,14 +303,18 @@ def compute_projection(
         emb, fitted = _tsne(mu, p, progress, partial, should_stop, n_jobs)
         progress(0.96, "placing prior samples")
         prior = (
-            np.asarray(fitted.transform(prior_codes[:TSNE_PRIOR_POINTS]), dtype=np.float32)
+            np.asarray(fitted.transform(prior_codes[:TRANSFORM_PRIOR_POINTS]), dtype=np.float32)
             if p.n_prior
             else np.zeros((0, p.dims), np.float32)
         )
     else:
         emb, reducer = _umap(mu, p, n_jobs)
         progress(0.85, "placing prior samples")
-        prior = reducer.transform(prior_codes).astype(np.float32) if p.n_prior else np.zeros((0, p.dims), np.float32)
+        prior = (
+            reducer.transform(prior_codes[:TRANSFORM_PRIOR_POINTS]).astype(np.float32)
+            if p.n_prior
+            else np.zeros((0, p.dims), np.float32)
+        )
         if p.dims == 2 and model.latent_dim > 2 and p.inverse_grid:
             progress(0.9, "inverse transform on a grid")
             g = p.inverse_grid
