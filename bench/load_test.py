@@ -10,10 +10,12 @@ browsers is printed too: here the browsers share the server's cores, in a classr
 share a machine; the CPU figures then cover this machine only.
 
 Each action is timed twice: in the browser (until the result is drawn) and at the server: from
-the websocket message the browser sends to the last message that ends a script run
-(``script_finished``) before the result is drawn. Browsers run at ``nice 19`` so that, on a shared
-machine, the server's figure is the server's. Sessions: 1, then ``-n`` and each of ``--more``,
-those with a training run beside them.
+the moment the server reads the rerun message the browser sends to the moment it queues the
+``script_finished`` message that ends that session's last run of the action. The server keeps that
+clock itself (``bench/timed_streamlit.py``, a launcher that logs each run), so a slow browser cannot
+inflate it; browsers also run at ``nice 19``. With ``--url`` the server is not ours to launch, and
+the figure falls back to the websocket frames seen by the browser. Sessions: 1, then ``-n`` and
+each of ``--more``, those with a training run beside them.
 """
 
 from __future__ import annotations
@@ -31,26 +33,30 @@ from pathlib import Path
 
 from _common import CpuMeter, print_table
 from slider_latency import wait_jobs_idle
+from timed_streamlit import read_runs
 
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS, serve
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, LATENT_SLIDER, ROOT, SRC_CHANGED_JS, serve
 from tests.plotly_click import PIXEL_JS
 
 SERVER = "server: "  # results under SERVER + action are the server-side times
+RUN_LOG = "runs.jsonl"
+WINDOWS = "windows"  # results[WINDOWS]: (action, clock, t0, t1) of each action that succeeded
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 EXC = "() => document.querySelectorAll('[data-testid=\"stException\"]').length"
 
 
 class ServerClock:
-    """Script runs seen on a page's Streamlit websocket: when the browser sent, when a run finished."""
+    """A page's Streamlit websocket: its session id, and when the browser sent and saw a run finish."""
 
     def __init__(self, page) -> None:
         self.sent: list[float] = []
         self.finished: list[float] = []
+        self.session = ""
         page.on("websocket", self._attach)
 
     def _attach(self, ws) -> None:
         if "_stcore/stream" in ws.url:
-            ws.on("framesent", lambda _: self.sent.append(time.perf_counter()))
+            ws.on("framesent", lambda _: self.sent.append(time.monotonic()))
             ws.on("framereceived", self._received)
 
     def _received(self, payload) -> None:
@@ -60,11 +66,20 @@ class ServerClock:
             msg = ForwardMsg()
             with contextlib.suppress(Exception):
                 msg.ParseFromString(bytes(payload))
-                if msg.WhichOneof("type") == "script_finished":
-                    self.finished.append(time.perf_counter())
+                kind = msg.WhichOneof("type")
+                if kind == "script_finished":
+                    self.finished.append(time.monotonic())
+                elif kind == "new_session" and msg.new_session.initialize.session_id:
+                    self.session = msg.new_session.initialize.session_id
 
-    def span(self, t0: float, t1: float) -> float | None:
-        """Seconds from the first message sent after t0 to the last run that ended before t1."""
+    def span(self, t0: float, t1: float, runs: dict[str, list[tuple[float, float]]] | None = None) -> float | None:
+        """Seconds from the first message sent after t0 to the last run that ended before t1.
+
+        With ``runs`` (the server's own log, by session) both ends are the server's clock.
+        """
+        if runs is not None:
+            mine = [(a, b) for a, b in runs.get(self.session, []) if a >= t0 and b <= t1]
+            return mine[-1][1] - mine[0][0] if mine else None
         sent = next((t for t in self.sent if t >= t0), None)
         ends = [t for t in self.finished if sent is not None and sent <= t <= t1]
         return ends[-1] - sent if ends else None
@@ -90,14 +105,31 @@ async def _idle(page, timeout: float = 60_000) -> None:
     await page.wait_for_function(IDLE, timeout=timeout)
 
 
-async def _timed(results: dict, errors: list, name: str, coro, clock: ServerClock | None = None) -> None:
-    t0 = time.perf_counter()
+async def _settle(page, clock: ServerClock, t0: float, timeout: float = 60.0) -> None:
+    """Wait until a script run that the browser asked for after t0 has finished, and the page is idle."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sent = next((t for t in clock.sent if t >= t0), None)
+        if sent is not None and any(t >= sent for t in clock.finished):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("no script run followed the action")
+        await asyncio.sleep(0.02)
+    await _idle(page)
+
+
+async def _timed(results: dict, errors: list, name: str, coro, page, clock: ServerClock) -> None:
+    """Time one action in the browser (until its result is drawn), then let its script run settle.
+
+    The window kept for the server's figure runs from the action to the settled page, since the
+    browser may draw the result (a slider decoded in the browser) before the server's run ends.
+    """
+    t0 = time.monotonic()
     try:
         await coro
-        t1 = time.perf_counter()
-        results.setdefault(name, []).append(t1 - t0)
-        if clock is not None and (server := clock.span(t0, t1)) is not None:
-            results.setdefault(SERVER + name, []).append(server)
+        results.setdefault(name, []).append(time.monotonic() - t0)
+        await _settle(page, clock, t0)
+        results.setdefault(WINDOWS, []).append((name, clock, t0, time.monotonic()))
     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
         errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
 
@@ -122,18 +154,19 @@ async def _mouse_drag(page, moves: int = 20) -> None:
         await page.mouse.move(x + i * box["width"] * (b - a) / moves, y)
     await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
     await page.mouse.up()
-    await _idle(page)
 
 
-async def _click_map(page, k: int) -> None:
+async def _click_map(page, clock: ServerClock, k: int) -> None:
+    """Click a point; done when the run it starts has finished and the decoded point is shown."""
+    t0 = time.monotonic()
     xy = await page.evaluate(PIXEL_JS, [str(k % 10), 1 + k])
     await page.mouse.click(xy[0], xy[1])
+    await _settle(page, clock, t0)
     await page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
         ".some(e => e.innerText === 'reconstruction')",
         timeout=30_000,
     )
-    await _idle(page)
 
 
 async def _switch_model(page, name: str, caption: str) -> None:
@@ -162,19 +195,19 @@ async def session(browser, url: str, rounds: int, results: dict, errors: list, t
         await page.locator(LATENT_SLIDER).first.focus()
         for _ in range(rounds):
             await pause()
-            await _timed(results, errors, "drag slider (/traverse)", _slider(page), clock)
+            await _timed(results, errors, "drag slider (/traverse)", _slider(page), page, clock)
         for _ in range(rounds):
             await pause()
-            await _timed(results, errors, "mouse drag, live decode (/traverse)", _mouse_drag(page), clock)
+            await _timed(results, errors, "mouse drag, live decode (/traverse)", _mouse_drag(page), page, clock)
         await page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
         await page.wait_for_selector(".js-plotly-plot", timeout=120_000)
         await _idle(page)
         for k in range(rounds):
             await pause()
-            await _timed(results, errors, "click map point", _click_map(page, k), clock)
+            await _timed(results, errors, "click map point", _click_map(page, clock, k), page, clock)
         for name, caption in (("mnist-vae-mlp-z16", "z=16"), ("mnist-vae-mlp-z2", "z=2")):
             await pause()
-            await _timed(results, errors, "switch model", _switch_model(page, name, caption), clock)
+            await _timed(results, errors, "switch model", _switch_model(page, name, caption), page, clock)
         if await page.evaluate(EXC):
             errors.append("an exception box is on the page")
     except Exception as exc:  # noqa: BLE001
@@ -200,13 +233,22 @@ def _log(msg: str) -> None:
 
 @contextlib.contextmanager
 def _server(url: str | None) -> Iterator[tuple[str, Path | None]]:
-    """The app under test: the one at ``url``, or a fresh one on loopback with its own home."""
+    """The app under test: the one at ``url``, or a fresh one on loopback with its own home and run log."""
     if url:
         yield url.rstrip("/"), None
         return
     home = Path(tempfile.mkdtemp(prefix="load-home-"))
-    with serve(env={"EXPLORER_HOME": str(home)}) as local:
+    env = {"EXPLORER_HOME": str(home), "EXPLORER_RUN_LOG": str(home / RUN_LOG)}
+    with serve(env=env, launcher=[sys.executable, str(ROOT / "bench" / "timed_streamlit.py")]) as local:
         yield local, home
+
+
+def _server_times(results: dict, home: Path | None) -> None:
+    """Turn each action's window into its time at the server (the server's log, else the websocket)."""
+    runs = read_runs(str(home / RUN_LOG)) if home and (home / RUN_LOG).exists() else None
+    for name, clock, t0, t1 in results.pop(WINDOWS, []):
+        if (server := clock.span(t0, t1, runs)) is not None:
+            results.setdefault(SERVER + name, []).append(server)
 
 
 async def run_async(
@@ -238,6 +280,7 @@ async def run_async(
             _log(cpu.summary())
             await browser.close()
             nicer.cancel()
+        _server_times(results, home)
     return results, errors, cpu.summary()
 
 

@@ -44,13 +44,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: Path = ROOT / "app.py", env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
-    """Run ``streamlit run app`` on a free loopback port; yields the base URL."""
+def serve(
+    app: Path = ROOT / "app.py",
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+    launcher: list[str] | None = None,
+) -> Iterator[str]:
+    """Run ``streamlit run app`` (or ``launcher run app``) on a free loopback port; yields the base URL."""
     port = free_port()
     cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
+        *(launcher or [sys.executable, "-m", "streamlit"]),
         "run",
         str(app),
         "--server.headless",
