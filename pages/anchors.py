@@ -12,7 +12,7 @@ from explorer.catalog import checkpoint_name, find_baseline, list_checkpoints
 from explorer.figures.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, PAIR_DATASET, anchored_pair
 from explorer.training.trainjob import spec_to_dict
-from explorer.ui.anchorpick import custom_anchor_ui, label
+from explorer.ui.anchorpick import custom_anchor_ui, full_name
 
 P = "anchors_"
 
@@ -46,9 +46,7 @@ def train_pair_ui() -> None:
             P + "names",
         )
     choices = anchor_names(mnist) + custom
-    anchors = c1.multiselect(
-        "Anchors", choices, ["donut", "stick"], key=P + "names", max_selections=4, format_func=label
-    )
+    anchors = c1.multiselect("Anchors", choices, ["donut", "stick"], key=P + "names", max_selections=4)
     rate = c2.slider("Anchor rate", 0.5, 10.0, DEFAULT_ANCHOR_RATE, 0.5, key=P + "rate")
     epochs = c3.slider("Epochs", 1, 30, 5, key=P + "epochs")
     seed = int(c4.number_input("Seed", 0, 10_000, 0, key=P + "seed"))
@@ -59,11 +57,11 @@ def train_pair_ui() -> None:
         key=P + "go",
     ):
         stamp = time.strftime("%H%M%S")
-        tag = "-".join(label(a).replace(":", "") for a in anchors)
+        tag = "-".join(a.replace(":", "") for a in anchors)
         names = {"anchored": f"anchored-{tag}-s{seed}-{stamp}", "plain": f"plain-s{seed}-{stamp}"}
         st.session_state[P + "jobs"] = {
             kind: runner.submit("train", {"spec": spec_to_dict(spec), "name": names[kind]})
-            for kind, spec in anchored_pair(tuple(anchors), rate, epochs, seed).items()
+            for kind, spec in anchored_pair(tuple(full_name(a) for a in anchors), rate, epochs, seed).items()
         }
 
     jobs = st.session_state.get(P + "jobs", {})

@@ -13,6 +13,7 @@ from explorer.ui.draw_canvas import drawing_input
 from explorer.ui.widgets import image_picker, show_image
 
 CUSTOM_KEY = "anchors_custom"  # the custom anchor names made this session, e.g. "image:17@-1.5:2.0"
+DRAWN_KEY = "anchors_drawn"  # the short name of each drawn prototype made this session -> its full 'drawn:CODE'
 EXTENT = 3.0
 SOURCES = ("a training image", "draw one")
 
@@ -57,9 +58,10 @@ def custom_anchor_ui(
         j = grid[0][1]
         axis = np.linspace(-EXTENT, EXTENT, 25)
         x, y = axis[j % 25], axis[j // 25]
-        name = f"{proto}@{x:.2f}:{y:.2f}"
+        name = f"{short_name(proto)}@{x:.2f}:{y:.2f}"  # a drawing's code is long: lists show its short name
         st.caption(f"Target ({x:+.2f}, {y:+.2f}) for {what}.")
-        if st.button(f"Add anchor {label(name)}", icon=":material/add:", key=key + "add") and name not in made:
+        if st.button(f"Add anchor {name}", icon=":material/add:", key=key + "add") and name not in made:
+            st.session_state.setdefault(DRAWN_KEY, {})[short_name(proto)] = proto
             made.append(name)
             chosen = list(st.session_state.get(select_key, []))
             st.session_state[select_key] = (chosen + [name])[-4:]
@@ -86,7 +88,7 @@ def _prototype_ui(ds: Dataset, key: str) -> tuple[str | None, str]:
     return PREFIX + encode_drawing(image), "your drawing"
 
 
-def label(name: str) -> str:
-    """How an anchor name reads in a list: a drawn one by its short hashed name, with its target."""
+def full_name(name: str) -> str:
+    """An anchor name as training takes it: a drawn one's short name expanded to its 'drawn:CODE'."""
     base, at, target = name.partition("@")
-    return short_name(base) + at + target
+    return st.session_state.get(DRAWN_KEY, {}).get(base, base) + at + target

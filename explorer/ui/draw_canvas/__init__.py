@@ -80,7 +80,7 @@ def drawing_input(key: str, initial: object | None = None, size: int = 224) -> t
         return None
     image = center_drawing(raw)  # (1, 28, 28)
     left, right = st.columns([1, 2], vertical_alignment="center")
-    with left:
+    with left, st.container(key=key + "_preview"):  # tests find the preview by this key
         show_image(image, width=84)
     right.caption(f"What the model sees: your drawing scaled to fit 20×20, centred by mass in {SIDE}×{SIDE}.")
     return image
