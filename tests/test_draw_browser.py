@@ -13,7 +13,7 @@ from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
 SHOTS = Path(os.environ.get("EXPLORER_SHOTS", "/tmp"))
 PAD = "canvas[data-role='draw-grid']"
-PREVIEW = ".st-key-anchors_custom_pad_preview img"
+PREVIEW = ".st-key-anchors_custom_img_pad_preview img"
 # The ink's bounding box (top, bottom, left, right) and mass centre (row, col) of a 28x28 image,
 # read from the <img> or <canvas> matched by `sel` (pixels above 40 of 255 count as ink).
 INK_JS = """(sel) => { const e = document.querySelector(sel); if (!e) return null;
@@ -37,7 +37,7 @@ def anchors_page(tmp_path_factory):
         page.goto(f"{url}/anchors")
         wait_idle(page, 120_000)
         page.get_by_text("Make your own anchor").first.click()
-        page.get_by_text("draw one").click()
+        page.get_by_text("draw a prototype").click()
         wait_idle(page)
         page.wait_for_selector(".dc-pad[data-ready='1']", timeout=30_000)
         page.locator(PAD).scroll_into_view_if_needed()

@@ -9,13 +9,12 @@ import streamlit as st
 from explorer.data import Dataset
 from explorer.data.drawing import PREFIX, encode_drawing, short_name
 from explorer.figures.mapview import GRID, add_click_targets, class_scatter, decode_point
-from explorer.ui.draw_canvas import drawing_input
-from explorer.ui.widgets import image_picker, show_image
+from explorer.ui.draw_canvas import pick_or_draw
+from explorer.ui.widgets import show_image
 
 CUSTOM_KEY = "anchors_custom"  # the custom anchor names made this session, e.g. "image:17@-1.5:2.0"
 DRAWN_KEY = "anchors_drawn"  # the short name of each drawn prototype made this session -> its full 'drawn:CODE'
 EXTENT = 3.0
-SOURCES = ("a training image", "draw one")
 
 
 def _target_map(codes: np.ndarray | None, labels: np.ndarray | None, class_names: tuple[str, ...]) -> go.Figure:
@@ -73,16 +72,10 @@ def custom_anchor_ui(
 
 def _prototype_ui(ds: Dataset, key: str) -> tuple[str | None, str]:
     """The prototype's anchor name ('image:I' or 'drawn:CODE', None while the pad is blank) and a few words on it."""
-    source = st.radio("Prototype", SOURCES, horizontal=True, key=key + "source")
-    if source == SOURCES[0]:
-        i = image_picker(ds.train, ds.class_names, key=key + "img", label="Prototype", default_class=2)
-        show_image(ds.train.images[i], width=112, caption=f"prototype: training image {i}")
+    image, i = pick_or_draw(ds.train, ds.class_names, key + "img", "a prototype", default_class=2, edit=True)
+    if i is not None:
+        show_image(image, width=112, caption=f"prototype: training image {i}")
         return f"image:{i}", f"training image {i}"
-    start = None
-    if st.toggle("Start from a training image", key=key + "from", help="Edit a training image instead of a blank pad"):
-        i = image_picker(ds.train, ds.class_names, key=key + "img", label="Start from", default_class=2)
-        start = ds.train.images[i]
-    image = drawing_input(key + "pad", initial=start, size=196)
     if image is None:
         return None, ""
     return PREFIX + encode_drawing(image), "your drawing"

@@ -84,3 +84,23 @@ def drawing_input(key: str, initial: object | None = None, size: int = 224) -> t
         show_image(image, width=84)
     right.caption(f"What the model sees: your drawing scaled to fit 20×20, centred by mass in {SIDE}×{SIDE}.")
     return image
+
+
+def pick_or_draw(
+    split: Any, class_names: tuple[str, ...], key: str, noun: str, default_class: int = 0, edit: bool = False
+) -> tuple[torch.Tensor | None, int | None]:
+    """Pick an image of ``split`` or draw one: (the (1, 28, 28) image, its index in ``split`` or None if drawn).
+
+    The image is None while the pad is blank. With ``edit``, a drawing may start from a picked image.
+    """
+    from explorer.ui.widgets import image_picker
+
+    sources = (f"pick {noun}", f"draw {noun}")
+    label = noun.split()[-1].capitalize()
+    if st.radio(label, sources, horizontal=True, key=key + "_source") == sources[0]:
+        i = image_picker(split, class_names, key=key, label=label, default_class=default_class)
+        return split.images[i], i
+    start = None
+    if edit and st.toggle(f"Start from a dataset {noun.split()[-1]}", key=key + "_from", help="Edit it on the pad"):
+        start = split.images[image_picker(split, class_names, key=key, label="Start from", default_class=default_class)]
+    return drawing_input(key + "_pad", initial=start, size=196), None
