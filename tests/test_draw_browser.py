@@ -11,6 +11,7 @@ import pytest
 from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SHOTS = Path(os.environ.get("EXPLORER_SHOTS", "/tmp"))
 PAD = "canvas[data-role='draw-grid']"
 PREVIEW = ".st-key-anchors_custom_img_pad_preview img"
@@ -28,28 +29,36 @@ INK_JS = """(sel) => { const e = document.querySelector(sel); if (!e) return nul
 
 
 @pytest.fixture(scope="module")
-def anchors_page(tmp_path_factory):
+def app(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     with serve(env={"EXPLORER_HOME": str(home)}) as url, browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        sent: list[int] = []
-        page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(1)))
-        page.goto(f"{url}/anchors")
-        wait_idle(page, 120_000)
-        page.get_by_text("Make your own anchor").first.click()
-        page.get_by_text("draw a prototype").click()
-        wait_idle(page)
-        page.wait_for_selector(".dc-pad[data-ready='1']", timeout=30_000)
-        page.locator(PAD).scroll_into_view_if_needed()
-        yield page, sent
+        yield url, b
 
 
-def stroke(page, sent: list[int], start: tuple[float, float], end: tuple[float, float], moves: int = 30) -> int:
+@pytest.fixture(scope="module")
+def anchors_page(app):
+    url, b = app
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    sent: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(1)))
+    page.goto(f"{url}/anchors")
+    wait_idle(page, 120_000)
+    page.get_by_text("Make your own anchor").first.click()
+    page.get_by_text("draw a prototype").click()
+    wait_idle(page)
+    page.wait_for_selector(".dc-pad[data-ready='1']", timeout=30_000)
+    page.locator(PAD).scroll_into_view_if_needed()
+    yield page, sent
+    page.close()
+
+
+def stroke(page, sent: list[int] | None, start: tuple[float, float], end: tuple[float, float], moves: int = 30) -> int:
     """Drag the mouse across the pad from ``start`` to ``end`` (fractions of its box); the ws messages sent meanwhile."""
     box = page.locator(PAD).bounding_box()
     at = lambda fx, fy: (box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)  # noqa: E731
     page.mouse.move(*at(*start))
     page.mouse.down()
+    sent = [] if sent is None else sent
     before = len(sent)
     for i in range(1, moves + 1):
         page.mouse.move(*at(start[0] + (end[0] - start[0]) * i / moves, start[1] + (end[1] - start[1]) * i / moves))
@@ -121,3 +130,41 @@ def test_the_eraser_removes_ink_and_a_drawing_becomes_an_anchor(anchors_page):
     assert re.search(r"drawn:[0-9a-f]{8}@-1\.50:1\.50", chosen), chosen
     assert "donut" in chosen and "stick" in chosen  # added to the selection, not in place of it
     assert not exceptions(page)
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize(
+    "model, tab, expect",
+    [
+        ("mnist-caption-joint-vae", "Digit → caption", "text=Decoded from its code: a"),
+        ("mnist-fashion-joint-vae", None, "text=The 10 nearest fashion-mnist codes"),
+    ],
+)
+def test_a_drawn_one_on_shared(app, model, tab, expect):
+    """A vertical stroke, drawn: the caption model reads a one, the garment gallery shows trousers (class 1)."""
+    url, b = app
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/shared")
+    wait_idle(page, 120_000)
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=model).click()
+    page.wait_for_selector("[data-testid='stTab']", timeout=120_000)
+    wait_idle(page, 120_000)
+    if tab:
+        page.get_by_role("tab", name=tab).click()
+    page.get_by_text("draw a digit").first.click(timeout=60_000)
+    page.wait_for_selector(".dc-pad[data-ready='1']", timeout=60_000)
+    page.locator(PAD).first.scroll_into_view_if_needed()
+    stroke(page, None, (0.5, 0.15), (0.5, 0.85))
+    page.wait_for_selector(expect, timeout=60_000)
+    wait_idle(page)
+    main = page.inner_text("[data-testid='stMain']")
+    if tab:
+        assert "Decoded from its code: a" in main and " one" in main.split("Decoded from its code:")[1].split("\n")[0]
+    else:
+        labels = [line for line in main.splitlines() if " · " in line and line.split(" · ")[0] in FASHION]
+        assert sum(line.startswith("Trouser") for line in labels) >= 6, labels
+    page.screenshot(path=str(SHOTS / f"shared-drawn-{model}.png"), full_page=True)
+    assert not exceptions(page)
+    page.close()
