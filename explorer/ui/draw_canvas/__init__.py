@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -18,19 +17,14 @@ import torch
 
 from explorer.data.drawing import SIDE, as_grid, center_drawing
 from explorer.errors import ConfigError
+from explorer.ui.live_decoder import packaged_component
 
 NAME = "draw_canvas"
-_component: Callable[..., Any] | None = None
 
 
 def _mount() -> Callable[..., Any]:
-    """Register the component once per process (assets read from the package)."""
-    global _component
-    if _component is None:
-        files = resources.files(__package__)
-        js, css = files.joinpath("component.js").read_text(), files.joinpath("draw_canvas.css").read_text()
-        _component = st.components.v2.component(NAME, js=js, css=css, isolate_styles=False)
-    return _component
+    """The drawing pad component (assets read from the package)."""
+    return packaged_component(NAME, __package__, ("component.js",), "draw_canvas.css")
 
 
 def _initial_key(initial: np.ndarray | None) -> str:

@@ -20,18 +20,23 @@ from explorer.export import DecoderExport, NotExportable, export_decoder
 from explorer.models import BaseVAE
 
 NAME = "live_decoder"
-_component: Callable[..., Any] | None = None
+_components: dict[str, Callable[..., Any]] = {}
+
+
+def packaged_component(name: str, package: str, js: Sequence[str], css: str) -> Callable[..., Any]:
+    """Register a v2 component once per process, its JS files (joined in order) and CSS read from ``package``."""
+    if name not in _components:
+        files = resources.files(package)
+        code = "\n".join(files.joinpath(f).read_text() for f in js)
+        _components[name] = st.components.v2.component(
+            name, js=code, css=files.joinpath(css).read_text(), isolate_styles=False
+        )
+    return _components[name]
 
 
 def _mount() -> Callable[..., Any]:
-    """Register the component once per process (assets read from the package)."""
-    global _component
-    if _component is None:
-        files = resources.files(__package__)
-        js = files.joinpath("kernels.js").read_text() + "\n" + files.joinpath("component.js").read_text()
-        css = files.joinpath("live_decoder.css").read_text()
-        _component = st.components.v2.component(NAME, js=js, css=css, isolate_styles=False)
-    return _component
+    """The live decoder component (assets read from the package)."""
+    return packaged_component(NAME, __package__, ("kernels.js", "component.js"), "live_decoder.css")
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
