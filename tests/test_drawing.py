@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +101,31 @@ def test_a_drawn_anchor_carries_its_drawing_to_the_model_config(mnist):
     spec = anchor_specs([name + "@1.5:-2", "donut"], mnist, 2)[0]
     assert spec.name == short_name(name) and len(spec.name) == len("drawn:") + 8
     assert spec.target == (1.5, -2.0) and spec.prototype == tuple(raw.ravel().tolist())
+
+
+def test_a_drawn_anchor_is_listed_short_and_trains_with_its_drawing(mnist, monkeypatch):
+    """/anchors lists a drawing by its short name; training gets the full drawn:CODE, hence its pixels."""
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.training.pipeline import anchored_pair
+    from explorer.ui import anchorpick
+
+    raw = np.zeros((28, 28), np.float32)
+    raw[4:24, 12:16] = 1.0
+    full = "drawn:" + encode_drawing(raw)
+    short = short_name(full) + "@-1.50:1.50"
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/anchors.py")
+    at.session_state[anchorpick.CUSTOM_KEY] = [short]
+    at.session_state[anchorpick.DRAWN_KEY] = {short_name(full): full}
+    at.session_state["anchors_names"] = ["donut", short]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m for m in at.multiselect if m.key == "anchors_names"][0].value == ["donut", short]
+
+    monkeypatch.setattr(anchorpick.st, "session_state", {anchorpick.DRAWN_KEY: {short_name(full): full}})
+    names = tuple(anchorpick.full_name(a) for a in ("donut", short))  # what the page hands to training
+    assert names == ("donut", full + "@-1.50:1.50")
+    drawn = anchored_pair(names, 3.0, 1, 0)["anchored"].model_config(mnist)["anchors"][1]
+    assert drawn["name"] == short_name(full) and drawn["prototype"] == raw.ravel().tolist()
+    assert drawn["target"] == [-1.5, 1.5]

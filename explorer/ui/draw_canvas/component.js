@@ -65,7 +65,7 @@ function bindPointer(view) {
   cv.addEventListener("pointerdown", (ev) => {
     if (ev.button !== undefined && ev.button > 0) return; // left button, pen tip or a finger only
     ev.preventDefault();
-    cv.setPointerCapture(ev.pointerId);
+    try { cv.setPointerCapture(ev.pointerId); } catch (e) { /* a pointer the browser no longer tracks */ }
     view.stroke = { id: ev.pointerId, last: gridPoint(view, ev) };
     stamp(view, view.stroke.last.x, view.stroke.last.y);
     paint(view);
