@@ -52,6 +52,15 @@ def anchors_page(app):
     page.close()
 
 
+GREY_JS = """(sel) => { const e = document.querySelector(sel), d = e.getContext('2d').getImageData(0, 0, 28, 28).data;
+  let n = 0; for (let p = 0; p < 784; p++) if (d[4 * p] > 40 && d[4 * p] < 215) n++; return n; }"""
+# A stroke as a finger makes it: pointer events of type "touch", down, 20 moves, up.
+TOUCH_JS = """([sel, x0, y0, x1, y1]) => { const c = document.querySelector(sel), r = c.getBoundingClientRect();
+  const ev = (type, f) => c.dispatchEvent(new PointerEvent(type, {pointerId: 7, pointerType: 'touch', isPrimary: true,
+    bubbles: true, clientX: r.left + r.width * (x0 + (x1 - x0) * f), clientY: r.top + r.height * (y0 + (y1 - y0) * f)}));
+  ev('pointerdown', 0); for (let i = 1; i <= 20; i++) ev('pointermove', i / 20); ev('pointerup', 1); }"""
+
+
 def stroke(page, sent: list[int] | None, start: tuple[float, float], end: tuple[float, float], moves: int = 30) -> int:
     """Drag the mouse across the pad from ``start`` to ``end`` (fractions of its box); the ws messages sent meanwhile."""
     box = page.locator(PAD).bounding_box()
@@ -88,6 +97,7 @@ def test_a_drawn_stroke_becomes_the_centred_prototype(anchors_page):
         page.wait_for_timeout(100)
     assert len(sent) > ws_before
     pad = page.evaluate(INK_JS, PAD)
+    assert page.evaluate(GREY_JS, PAD) >= 10  # a soft brush: anti-aliased edges, as MNIST strokes have
     assert pad["cx"] < 9 and pad["cy"] < 12  # the pad shows the stroke where it was drawn: left, upper half
     tall = preview_after(page, None)
     assert tall["b"] - tall["t"] + 1 >= 19 and tall["r"] - tall["l"] + 1 <= 8  # scaled to a 20-high box
@@ -129,6 +139,25 @@ def test_the_eraser_removes_ink_and_a_drawing_becomes_an_anchor(anchors_page):
     chosen = page.get_by_test_id("stMultiSelect").first.inner_text()
     assert re.search(r"drawn:[0-9a-f]{8}@-1\.50:1\.50", chosen), chosen
     assert "donut" in chosen and "stick" in chosen  # added to the selection, not in place of it
+    assert not exceptions(page)
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_start_from_a_training_image_and_edit_it_by_touch(anchors_page):
+    page, _ = anchors_page
+    page.locator("[data-role='draw-clear']").click()
+    page.wait_for_function(f"() => !document.querySelector({PREVIEW!r})", timeout=30_000)
+    page.get_by_text("Start from a dataset prototype").click()
+    page.wait_for_function(f"() => document.querySelector({PAD!r}).getAttribute('data-ink') > 30", timeout=30_000)
+    start = preview_after(page, None)  # the training image, centred, before any stroke
+    ink = int(page.locator(PAD).get_attribute("data-ink"))
+    page.locator(PAD).scroll_into_view_if_needed()
+    page.evaluate(TOUCH_JS, [PAD, 0.05, 0.95, 0.95, 0.95])  # a finger along the bottom edge
+    assert int(page.locator(PAD).get_attribute("data-ink")) > ink
+    edited = preview_after(page, start["src"])
+    assert edited["r"] - edited["l"] + 1 >= 19  # the full-width stroke now sets the box's width
+    page.screenshot(path=str(SHOTS / "anchors-start-from-edited.png"), full_page=True)
     assert not exceptions(page)
 
 
