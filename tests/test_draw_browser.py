@@ -148,7 +148,7 @@ def test_start_from_a_training_image_and_edit_it_by_touch(anchors_page):
     page, _ = anchors_page
     page.locator("[data-role='draw-clear']").click()
     page.wait_for_function(f"() => !document.querySelector({PREVIEW!r})", timeout=30_000)
-    page.get_by_text("Start from a dataset prototype").click()
+    page.get_by_text("Start from a dataset image").click()
     page.wait_for_function(f"() => document.querySelector({PAD!r}).getAttribute('data-ink') > 30", timeout=30_000)
     start = preview_after(page, None)  # the training image, centred, before any stroke
     ink = int(page.locator(PAD).get_attribute("data-ink"))

@@ -95,6 +95,8 @@ def pick_or_draw(
         i = image_picker(split, class_names, key=key, label=label, default_class=default_class)
         return split.images[i], i
     start = None
-    if edit and st.toggle(f"Start from a dataset {noun.split()[-1]}", key=key + "_from", help="Edit it on the pad"):
+    if edit and st.toggle(
+        "Start from a dataset image", key=key + "_from", help="Pick an image, then edit it on the pad"
+    ):
         start = split.images[image_picker(split, class_names, key=key, label="Start from", default_class=default_class)]
     return drawing_input(key + "_pad", initial=start, size=196), None
