@@ -12,7 +12,7 @@ from explorer.catalog import checkpoint_name, find_baseline, list_checkpoints
 from explorer.figures.anchorview import anchor_figure, claimed_regions, class_map_figure, decoded_plane, distance_figure
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, PAIR_DATASET, anchored_pair
 from explorer.training.trainjob import spec_to_dict
-from explorer.ui.anchorpick import custom_anchor_ui
+from explorer.ui.anchorpick import custom_anchor_ui, full_name
 
 P = "anchors_"
 
@@ -31,7 +31,9 @@ def train_pair_ui() -> None:
     """Train an anchored model and its plain twin (same seed, same data) in background workers."""
     runner = ui.job_runner()
     c1, c2, c3, c4 = st.columns(4)
-    with st.expander("Make your own anchor: a training image and a target you click", icon=":material/add_location:"):
+    with st.expander(
+        "Make your own anchor: a training image or a drawing, and a target you click", icon=":material/add_location:"
+    ):
         mnist, over = (
             ui.cached_dataset(PAIR_DATASET),
             model.latent_dim == 2 and ds.name == "mnist",
@@ -59,7 +61,7 @@ def train_pair_ui() -> None:
         names = {"anchored": f"anchored-{tag}-s{seed}-{stamp}", "plain": f"plain-s{seed}-{stamp}"}
         st.session_state[P + "jobs"] = {
             kind: runner.submit("train", {"spec": spec_to_dict(spec), "name": names[kind]})
-            for kind, spec in anchored_pair(tuple(anchors), rate, epochs, seed).items()
+            for kind, spec in anchored_pair(tuple(full_name(a) for a in anchors), rate, epochs, seed).items()
         }
 
     jobs = st.session_state.get(P + "jobs", {})

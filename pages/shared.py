@@ -21,6 +21,7 @@ from explorer.figures.mapview import shared_map_figure
 from explorer.training.pipeline import RunSpec
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.draw_canvas import pick_or_draw
 from explorer.ui.live_decoder import shared_sliders
 
 P = "shared_"
@@ -102,23 +103,35 @@ with map_tab:
         qi = 0 if query_mod == m1 else 1
         q_split = pair.test if qi == 0 else Split(pair.partner.test.images, pair.partner.test.labels)
         qn, tn = (names, names2) if qi == 0 else (names2, names)
-        j = ui.image_picker(q_split, qn, key=P + "ret", label="Query", default_class=3)
-        ui.show_image(q_split.images[j], width=112, caption=f"query: {qn[int(q_split.labels[j])]}")
+        if qi == 0:  # a digit query may be drawn
+            q_img, j = pick_or_draw(q_split, qn, P + "ret", "a digit", default_class=3)
+        else:
+            j = ui.image_picker(q_split, qn, key=P + "ret", label="Query", default_class=3)
+            q_img = q_split.images[j]
+        if j is not None:
+            ui.show_image(q_img, width=112, caption=f"query: {qn[int(q_split.labels[j])]}")
     with g2:
         (qa, qlab), (tb, tlab) = (
             ((an["a"], an["la"]), (an["b"], an["lb"])) if qi == 0 else ((an["b"], an["lb"]), (an["a"], an["la"]))
         )
-        rows, dist = nearest_across(qa, j, tb, 10)
-        hits = int((tlab[rows] == qlab[j]).sum())
-        if label_mode and qi == 0:
-            st.dataframe({"class": [tn[int(tlab[r])] for r in rows], "distance": dist.round(2)}, hide_index=True)
-        else:
-            t_images = Split(pair.partner.test.images, pair.partner.test.labels).images if qi == 0 else pair.test.images
-            ui.show_gallery(t_images[rows], [f"{tn[int(tlab[r])]} · {d:.2f}" for r, d in zip(rows, dist)], width=84)
-        st.caption(
-            f"The 10 nearest {m2 if qi == 0 else m1} codes to the query's code (distance in the shared space); "
-            f"{hits} of 10 share its class."
-        )
+        if j is None and q_img is not None:  # a drawing: its code, encoded as the test digits were
+            with torch.no_grad():
+                qa, j, qlab = model.encode_modality(0, q_img[None].to(model.device))[0].cpu().numpy(), 0, None
+    if q_img is None:
+        g2.caption("Draw a digit on the pad to see the nearest codes of the other modality.")
+    else:
+        with g2:
+            rows, dist = nearest_across(qa, j, tb, 10)
+            if label_mode and qi == 0:
+                st.dataframe({"class": [tn[int(tlab[r])] for r in rows], "distance": dist.round(2)}, hide_index=True)
+            else:
+                t_images = pair.partner.test.images if qi == 0 else pair.test.images
+                ui.show_gallery(t_images[rows], [f"{tn[int(tlab[r])]} · {d:.2f}" for r, d in zip(rows, dist)], width=84)
+            shared = "" if qlab is None else f"; {int((tlab[rows] == qlab[j]).sum())} of 10 share its class"
+            st.caption(
+                f"The 10 nearest {m2 if qi == 0 else m1} codes to the query's code (distance in the shared space)"
+                f"{shared}."
+            )
 
 with gen_tab:
     left, right = st.columns(2, gap="large")

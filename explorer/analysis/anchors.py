@@ -6,6 +6,7 @@ import torch
 
 from explorer.config import AnchorSpec
 from explorer.data import Dataset
+from explorer.data.drawing import PREFIX, decode_drawing, short_name
 from explorer.errors import ConfigError
 
 # (rows, [(col_from, col_to), ...]) with inclusive ranges, 28x28, 0-based.
@@ -64,8 +65,12 @@ def split_target(name: str) -> tuple[str, tuple[float, ...] | None]:
 
 def prototype(name: str, ds: Dataset) -> torch.Tensor:
     """A named prototype, flattened (P,): 'donut', 'stick', 'class:K' (that class's mean image) or
-    'image:I' (training image I itself)."""
+    'image:I' (training image I itself) or 'drawn:CODE' (a drawing, explorer.data.drawing)."""
     name = split_target(name)[0]
+    if name.startswith(PREFIX):
+        if ds.in_shape != BUILTIN_SHAPE:
+            raise ConfigError(f"a drawn anchor needs 28x28 grey images, dataset has {ds.in_shape}")
+        return decode_drawing(name[len(PREFIX) :])
     if name.startswith("image:"):
         try:
             i = int(name.split(":", 1)[1])
@@ -84,7 +89,7 @@ def prototype(name: str, ds: Dataset) -> torch.Tensor:
         if not sel.any():
             raise ConfigError(f"no training images of class {k}")
         return ds.train.images[sel].mean(0).flatten()
-    raise ConfigError(f"unknown anchor {name!r}: use donut, stick, class:K or image:I (optionally @x:y)")
+    raise ConfigError(f"unknown anchor {name!r}: use donut, stick, class:K, image:I or drawn:CODE (optionally @x:y)")
 
 
 def default_targets(k: int, latent_dim: int) -> list[list[float]]:
@@ -109,7 +114,7 @@ def anchor_specs(names: tuple[str, ...] | list[str], ds: Dataset, latent_dim: in
         if own is not None and len(own) > latent_dim:
             raise ConfigError(f"anchor {n!r} has {len(own)} target coordinates, the latent has {latent_dim}")
         target = default if own is None else [*own, *[0.0] * (latent_dim - len(own))]
-        specs.append(AnchorSpec(base, tuple(prototype(base, ds).tolist()), tuple(float(v) for v in target)))
+        specs.append(AnchorSpec(short_name(base), tuple(prototype(base, ds).tolist()), tuple(float(v) for v in target)))
     return specs
 
 
@@ -123,6 +128,8 @@ def describe(names: list[str], targets: torch.Tensor) -> str:
             what = f"images like the mean {name.split(':')[1]}"
         elif name.startswith("image:"):
             what = f"images like training image {name.split(':')[1]}"
+        elif name.startswith(PREFIX):
+            what = "images like your drawing"
         parts.append(f"**{name}** pulls {what} towards ({where})")
     return "This model's anchors: " + "; ".join(parts) + "."
 

@@ -11,6 +11,7 @@ from explorer.analysis.traverse import traversal_values
 from explorer.data.captions import ATTRIBUTES, caption_table, vocabulary_summary
 from explorer.figures.mapview import shared_map_figure
 from explorer.models import BaseVAE
+from explorer.ui.draw_canvas import pick_or_draw
 from explorer.ui.widgets import image_picker, show_grid, show_image
 
 K = "shared_text_"  # this module owns every session-state key that starts with it
@@ -69,13 +70,18 @@ def _caption_to_digits(model: BaseVAE) -> None:
 def _digit_to_caption(model: BaseVAE, test: object, names: tuple[str, ...]) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
-        i = image_picker(test, names, key=K_DIGIT, label="Digit", default_class=7)  # type: ignore[arg-type]
-        show_image(test.images[i], width=140)  # type: ignore[attr-defined]
-        measured = caption_table(test.images, test.labels).captions[i]  # type: ignore[attr-defined]
-    out = image_to_caption(model, test.images[i])  # type: ignore[attr-defined]
+        image, i = pick_or_draw(test, names, K_DIGIT, "a digit", default_class=7)
+        if i is not None:
+            show_image(image, width=140)
+            measured = caption_table(test.images, test.labels).captions[i]  # type: ignore[attr-defined]
+    if image is None:
+        right.caption("Draw a digit on the pad to read its caption.")
+        return
+    out = image_to_caption(model, image)
     with right:
         st.markdown(f"Decoded from its code: **{out['caption']}**")
-        st.caption(f"Measured on the image: {measured}")
+        if i is not None:
+            st.caption(f"Measured on the image: {measured}")
         rows = [
             {"word group": g, "word": w, "probability": p}
             for g in ("class", *ATTRIBUTES)

@@ -20,18 +20,23 @@ from explorer.export import DecoderExport, NotExportable, export_decoder
 from explorer.models import BaseVAE
 
 NAME = "live_decoder"
-_component: Callable[..., Any] | None = None
+_components: dict[str, Callable[..., Any]] = {}
+
+
+def packaged_component(name: str, package: str, js: Sequence[str], css: str) -> Callable[..., Any]:
+    """Register a v2 component once per process, its JS files (joined in order) and CSS read from ``package``."""
+    if name not in _components:
+        files = resources.files(package)
+        code = "\n".join(files.joinpath(f).read_text() for f in js)
+        _components[name] = st.components.v2.component(
+            name, js=code, css=files.joinpath(css).read_text(), isolate_styles=False
+        )
+    return _components[name]
 
 
 def _mount() -> Callable[..., Any]:
-    """Register the component once per process (assets read from the package)."""
-    global _component
-    if _component is None:
-        files = resources.files(__package__)
-        js = files.joinpath("kernels.js").read_text() + "\n" + files.joinpath("component.js").read_text()
-        css = files.joinpath("live_decoder.css").read_text()
-        _component = st.components.v2.component(NAME, js=js, css=css, isolate_styles=False)
-    return _component
+    """The live decoder component (assets read from the package)."""
+    return packaged_component(NAME, __package__, ("kernels.js", "component.js"), "live_decoder.css")
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -82,6 +87,29 @@ def slider_spec(
     return out
 
 
+def _payload(
+    lm: LiveModel,
+    mode: str,
+    rev: int,
+    y: int | None,
+    outputs: Sequence[int],
+    captions: Sequence[str],
+    size: int,
+    **extra: Any,
+) -> dict:
+    """The component's ``data`` for one mode: the model, what every mode shares, and the mode's own fields."""
+    return {
+        "mode": mode,
+        "model": lm.payload,
+        "rev": int(rev),
+        "y": y,
+        "outputs": list(outputs),
+        "captions": list(captions),
+        "size": size,
+        **extra,
+    }
+
+
 def live_sliders(
     lm: LiveModel,
     code: Sequence[float],
@@ -101,18 +129,18 @@ def live_sliders(
     start code), so a rerun does not fight the hand. Returns the component result; its
     ``values`` state is ``{"rev", "values"}`` after a release.
     """
-    data = {
-        "mode": "sliders",
-        "model": lm.payload,
-        "code": [float(v) for v in code],
-        "sliders": sliders,
-        "values": [float(v) for v in values],
-        "rev": int(rev),
-        "y": y,
-        "outputs": list(outputs),
-        "captions": list(captions),
-        "size": size,
-    }
+    data = _payload(
+        lm,
+        "sliders",
+        rev,
+        y,
+        outputs,
+        captions,
+        size,
+        code=[float(v) for v in code],
+        sliders=sliders,
+        values=[float(v) for v in values],
+    )
     return _mount()(key=key, data=data, on_values_change=on_change or (lambda: None))
 
 
@@ -130,16 +158,8 @@ def live_interpolation(
     size: int = 200,
 ) -> Any:
     """A t scrubber from code ``a`` (t=0) to ``b`` (t=1), ``method`` lerp or slerp, decoded live."""
-    data = {
-        "mode": "interp",
-        "model": lm.payload,
-        "interp": {"a": [float(v) for v in a], "b": [float(v) for v in b], "method": method, "t": float(t)},
-        "rev": int(rev),
-        "y": y,
-        "outputs": [0],
-        "captions": [caption],
-        "size": size,
-    }
+    interp = {"a": [float(v) for v in a], "b": [float(v) for v in b], "method": method, "t": float(t)}
+    data = _payload(lm, "interp", rev, y, [0], [caption], size, interp=interp)
     return _mount()(key=key, data=data, on_values_change=on_change or (lambda: None))
 
 
@@ -154,18 +174,18 @@ def live_hover(
     size: int = 168,
 ) -> Any:
     """Decode the latent point under the pointer on the raw-axes Plotly chart keyed ``plot_key``."""
-    data = {
-        "mode": "hover",
-        "model": lm.payload,
-        "plot_key": plot_key,
-        "axes": [int(a) for a in axes],
-        "code": [float(v) for v in code],
-        "rev": 0,
-        "y": y,
-        "outputs": [0],
-        "captions": [caption],
-        "size": size,
-    }
+    data = _payload(
+        lm,
+        "hover",
+        0,
+        y,
+        [0],
+        [caption],
+        size,
+        plot_key=plot_key,
+        axes=[int(a) for a in axes],
+        code=[float(v) for v in code],
+    )
     return _mount()(key=key, data=data)
 
 
