@@ -330,7 +330,7 @@ def path_figure(
 ) -> go.Figure:
     """Along each interpolation path: the decoded image's -ELBO against decoded test codes, and log p(z)
     against the band that holds 95% of prior samples. Every line, the reference and the band have a legend entry."""
-    fig = make_subplots(1, 2, subplot_titles=("−ELBO of decode(z)", "log p(z) in nats, prior N(0, I)"))
+    fig = make_subplots(1, 2, subplot_titles=("−ELBO of decode(z)", "log p(z) under N(0, I)"))
     steps = len(next(iter(elbo.values())))
     for col, (what, values, colour) in enumerate((("−ELBO", elbo, "#4f46e5"), ("log p(z)", logp, "#059669")), 1):
         if col == 2:  # the band first, so that the lines are drawn over it
@@ -366,7 +366,7 @@ def path_figure(
                 col=1,
             )
     fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="nats", row=1, col=1)  # a second axis title would sit on the first panel when narrow
+    fig.update_yaxes(title_text="nats", row=1, col=1)  # a second title would sit on the first panel when narrow
     fig.update_layout(height=420, margin=MARGIN, legend={"orientation": "h", "y": -0.25})
     return fig
 
