@@ -98,6 +98,9 @@ def test_confusion_axes_are_the_class_names():
     fig = cv.confusion_figure(cl, ("a", "b", "c"))
     assert fig.layout.xaxis.type == "category" and fig.layout.xaxis.title.text
     assert list(fig.data[0].x) == ["a", "b", "c"]
+    names = cv.cluster_names(cl, ("a", "b", "c"))  # the map's legend names each cluster as the matrix's rows do
+    assert sorted(fig.data[0].y) == sorted(names)
+    assert all(n.endswith(f"({'abc'[c]})") for n, c in zip(names, cl.cluster_class))
 
 
 def test_class_scatter_and_shared_map_draw_every_point_once():

@@ -255,12 +255,19 @@ def _leave(p: np.ndarray, q: np.ndarray, centre: np.ndarray, half: tuple[float, 
     return p + d * t
 
 
+def cluster_names(cl: Clustering, class_names: tuple[str, ...]) -> tuple[str, ...]:
+    """Each k-means cluster's name with its majority class, e.g. "cluster 3 (7)": the map's legend, the matrix's rows."""
+    name = [class_names[c] if c < len(class_names) else str(c) for c in range(cl.confusion.shape[1])]
+    return tuple(f"cluster {k} ({name[c]})" for k, c in enumerate(cl.cluster_class))
+
+
 def confusion_figure(cl: Clustering, class_names: tuple[str, ...]) -> go.Figure:
     """Counts of each class (columns) in each k-means cluster (rows), clusters sorted by their majority class."""
     order = np.argsort(cl.cluster_class, kind="stable")
     conf = cl.confusion[order]
     cols = [class_names[c] if c < len(class_names) else str(c) for c in range(conf.shape[1])]
-    rows = [f"cluster {k} ({cols[cl.cluster_class[k]]})" for k in order]
+    names = cluster_names(cl, class_names)
+    rows = [names[k] for k in order]
     fig = go.Figure(
         go.Heatmap(
             z=conf,

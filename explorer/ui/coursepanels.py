@@ -56,7 +56,7 @@ def kmeans_panel(
     c[1].metric("Normalised mutual information", f"{cl.nmi:.3f}")
     left, right = st.columns(2)
     left.plotly_chart(
-        class_scatter(xy[:, :2], cl.assign, tuple(f"cluster {j}" for j in range(k)), "k-means clusters on this map"),
+        class_scatter(xy[:, :2], cl.assign, cv.cluster_names(cl, class_names), "k-means clusters on this map"),
         key=key + "map",
     )
     right.plotly_chart(cv.confusion_figure(cl, class_names), key=key + "conf")
