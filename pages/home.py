@@ -6,7 +6,7 @@ from explorer import ui
 from explorer.analysis.generate import prior_samples, reconstructions
 from explorer.course.demos import architecture
 from explorer.figures.courseview import architecture_figure
-from explorer.ui.course import collapse_warning
+from explorer.ui.coursepanels import collapse_warning
 
 ui.page_header("Latent Explorer")
 st.markdown(

@@ -8,7 +8,7 @@ from explorer import ui
 from explorer.analysis.projection import ProjectionParams, cache_key
 from explorer.analysis.traverse import decode_codes
 from explorer.figures.mapview import DATA, GRID, PRIOR, code_figure, decode_point, nearest
-from explorer.ui.course import kmeans_panel, projections_panel, reparam_panel
+from explorer.ui.coursepanels import kmeans_panel, projections_panel, reparam_panel
 from explorer.ui.live_decoder import live_map_hover
 from explorer.ui.state import MAP_SELECTION
 

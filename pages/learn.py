@@ -7,8 +7,12 @@ from explorer.course.steps import STEPS, step_index
 from explorer.ui.course import DEMOS
 
 STEP_PARAM = "step"  # 1-based step number (or key) in the URL: /learn?step=5
+# A projector shows 800 px or so: less margin and a smaller title above the lesson, so its demo starts higher.
+COMPACT_CSS = """<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }
+[data-testid='stMainBlockContainer'] h1 { font-size: 2rem; padding-bottom: 0.5rem; }</style>"""
 
 ui.page_header("Learn: VAEs in 18 steps")
+st.html(COMPACT_CSS)
 i = step_index(st.query_params.get(STEP_PARAM))
 step = STEPS[i]
 

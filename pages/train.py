@@ -18,7 +18,7 @@ from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
 from explorer.ui.configform import config_form
-from explorer.ui.course import collapse_warning
+from explorer.ui.coursepanels import collapse_warning
 
 P = "train_"
 DATASET = P + "dataset"  # the chosen dataset, for the map's class names below

@@ -16,7 +16,7 @@ from explorer.analysis.traverse import (
     traversal_grid,
 )
 from explorer.figures.viz import image_grid, png_bytes
-from explorer.ui.course import collapse_warning
+from explorer.ui.coursepanels import collapse_warning
 from explorer.ui.live_decoder import LiveModel, fallback_caption, live_model, live_sliders, released_values, slider_spec
 
 P = "traverse_"  # session-state prefix of this page

@@ -114,3 +114,16 @@ def wait_idle(page, timeout: float = 60_000) -> None:
 def exceptions(page) -> list[str]:
     """Texts of any exception boxes on the page."""
     return [e.inner_text() for e in page.query_selector_all("[data-testid='stException']")]
+
+
+SHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS", ROOT / "screens"))  # where browser tests save what they saw
+# True once the page shows at least one figure and every Plotly chart on it has drawn something: a trace with
+# points, or shapes (the diagrams). An empty figure (no trace, or traces without points) never passes.
+FIGURES_DRAWN_JS = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const drawn = p => p._fullData !== undefined && (p._fullData.some(t => t.visible !== false
+    && ['x', 'y', 'z'].some(k => t[k] && t[k].length > 0)) || (p._fullLayout.shapes || []).length > 0);
+  const images = [...document.querySelectorAll("[data-testid='stImage'] img")]
+    .filter(i => i.complete && i.naturalWidth > 0);
+  return plots.every(drawn) && plots.length + images.length > 0;
+}"""

@@ -1,4 +1,4 @@
-"""Shared fixtures: small real data, an isolated home dir, and the model registry."""
+"""Shared fixtures: small real data, an isolated home dir, the model registry, and the app in a browser."""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def small(mnist) -> tuple[Split, Split]:
 def kind(request) -> str:
     """Every registered model kind."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app served on a free loopback port for one test module, with a home dir of its own."""
+    from tests.browser import serve
+
+    with serve(env={"EXPLORER_HOME": str(tmp_path_factory.mktemp("home"))}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(app_url, request):
+    """One Chromium page for a test module; the module's VIEWPORT (a dict) sets its size."""
+    from tests.browser import browser
+
+    with browser() as b:
+        yield b.new_page(viewport=getattr(request.module, "VIEWPORT", {"width": 1400, "height": 1000}))

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS, browser, exceptions, serve, wait_idle
+from tests.browser import CHROMIUM, DECODED_SRC_JS, LATENT_SLIDER, SHOTS, SRC_CHANGED_JS, exceptions, wait_idle
 from tests.plotly_click import box_select, click_point
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
-SHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS", Path(__file__).resolve().parents[1] / "screens"))
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with serve(env={"EXPLORER_HOME": str(tmp_path_factory.mktemp("home"))}) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def page(app_url):
-    with browser() as b:
-        p = b.new_page(viewport={"width": 1400, "height": 1000})
-        yield p
 
 
 def test_home_page_shows_sample_grid(page, app_url):

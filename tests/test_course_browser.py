@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
 
 from explorer.course.steps import STEPS
-from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
+from tests.browser import CHROMIUM, FIGURES_DRAWN_JS, SHOTS, exceptions, wait_idle
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
 ]
-SHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS", Path(__file__).resolve().parents[1] / "screens"))
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with serve(env={"EXPLORER_HOME": str(tmp_path_factory.mktemp("home"))}) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def page(app_url):
-    with browser() as b:
-        yield b.new_page(viewport={"width": 1400, "height": 1400})
+VIEWPORT = {"width": 1400, "height": 1400}  # read by the page fixture (tests/conftest.py)
 
 
 def _plot_area_pixels(page):
@@ -63,6 +50,8 @@ def test_2d_prior_overlay_draws_its_markers(page, app_url):
 
 
 def test_learn_walks_from_first_step_to_last(page, app_url):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{app_url}/learn")
     wait_idle(page, 120_000)
     for n, step in enumerate(STEPS, 1):
@@ -72,6 +61,10 @@ def test_learn_walks_from_first_step_to_last(page, app_url):
         assert not exceptions(page), (n, exceptions(page))
         assert page.locator("[data-testid='stMarkdownContainer'] .katex").count() >= 1, n  # the formula is typeset
         assert n == 1 or f"step={n}" in page.url  # the step is in the URL: a teacher can link to it
+        try:  # its live figure is drawn: no empty chart, and at least one chart or image (maps may still compute)
+            page.wait_for_function(FIGURES_DRAWN_JS, timeout=300_000)
+        except PlaywrightTimeout:
+            pytest.fail(f"step {n} ({step.key}): a figure is empty or none was drawn")
         nxt = page.get_by_role("button", name="Next")
         if n < len(STEPS):
             nxt.click()

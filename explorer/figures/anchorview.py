@@ -8,7 +8,7 @@ import torch
 
 from explorer.analysis.anchors import scores_of
 from explorer.analysis.traverse import decode_codes
-from explorer.figures.mapview import class_scatter
+from explorer.figures.mapview import add_points, class_scatter
 from explorer.models import BaseVAE
 
 ANCHOR_RGB = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189)]  # anchor k: region, star and score colour
@@ -42,6 +42,16 @@ def decoded_plane(model: BaseVAE, extent: float = 4.0, side: int = 15) -> torch.
     return decode_codes(model, torch.stack([gx.ravel(), gy.ravel()], 1))
 
 
+def add_target(fig: go.Figure, xy: np.ndarray, name: str, color: str, legend: str, **trace) -> None:
+    """An anchor target (2,) as a star, its name in a white box above it (a trace's text would sit under the star)."""
+    x, y = float(xy[0]), float(xy[1])
+    star = {"symbol": "star", "size": 18, "color": color, "line": {"color": "black", "width": 1}}
+    fig.add_scatter(x=[x], y=[y], mode="markers", name=legend, marker=star, **trace)
+    fig.add_annotation(
+        x=x, y=y, text=name, showarrow=False, yshift=20, font={"size": 14}, bgcolor="rgba(255,255,255,0.85)"
+    )
+
+
 def anchor_figure(
     mu2: np.ndarray,
     data_scores: np.ndarray,
@@ -69,14 +79,9 @@ def anchor_figure(
     if data_scores.shape[1] >= 3:  # no single difference means anything: colour by the anchor that wins
         win = data_scores.argmax(1)
         for i, name in enumerate(names):
-            rows = win == i
-            fig.add_scattergl(
-                x=mu2[rows, 0],
-                y=mu2[rows, 1],
-                mode="markers",
-                name=f"most like {name}",
-                marker={"size": 4, "color": anchor_color(i), "opacity": 0.6},
-                hovertemplate=f"most like {name}<extra></extra>",
+            label = f"most like {name}"
+            add_points(
+                fig, mu2[win == i], label, anchor_color(i), 4, {"opacity": 0.6}, hovertemplate=f"{label}<extra></extra>"
             )
     else:
         if data_scores.shape[1] == 2:
@@ -100,15 +105,7 @@ def anchor_figure(
             hovertemplate="score %{marker.color:.3f}<extra></extra>",
         )
     for i, name in enumerate(names):
-        fig.add_scatter(
-            x=[targets2[i, 0]],
-            y=[targets2[i, 1]],
-            mode="markers+text",
-            name=f"target: {name}",
-            text=[name],
-            textposition="top center",
-            marker={"symbol": "star", "size": 18, "color": anchor_color(i), "line": {"color": "black", "width": 1}},
-        )
+        add_target(fig, targets2[i], name, anchor_color(i), f"target: {name}")
     fig.update_layout(
         height=height,
         title=title,
@@ -130,15 +127,8 @@ def class_map_figure(
 ) -> go.Figure:
     """Codes coloured by class with the anchor targets: for setting anchored against plain."""
     fig = class_scatter(mu2, labels, class_names, title, height)
-    fig.add_scatter(
-        x=targets2[:, 0],
-        y=targets2[:, 1],
-        mode="markers+text",
-        text=names,
-        textposition="top center",
-        name="anchor targets",
-        marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}},
-    )
+    for i, name in enumerate(names):
+        add_target(fig, targets2[i], name, "gold", "anchor targets", showlegend=i == 0, legendgroup="targets")
     return fig
 
 

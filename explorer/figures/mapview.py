@@ -280,20 +280,22 @@ def code_figure(mu: np.ndarray, logvar: np.ndarray, order: list[int] | None = No
     return fig
 
 
+def add_points(
+    fig: go.Figure, xy: np.ndarray, name: str, color: str, size: int = 4, marker: dict | None = None, **trace
+) -> None:
+    """One WebGL marker trace of 2-D points ``xy`` (N, 2); ``marker`` adds marker fields, ``trace`` trace fields."""
+    m = {"size": size, "color": color, **(marker or {})}
+    fig.add_scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, marker=m, **trace)
+
+
 def class_scatter(
     emb: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], title: str = "", height: int = 420, size: int = 4
 ) -> go.Figure:
     """A plain 2-D scatter of points coloured by class."""
     fig = go.Figure()
     for c in np.unique(labels):
-        rows = labels == c
-        fig.add_scattergl(
-            x=emb[rows, 0],
-            y=emb[rows, 1],
-            mode="markers",
-            name=class_names[c] if c < len(class_names) else str(c),
-            marker={"size": size, "color": class_color(int(c))},
-        )
+        name = class_names[c] if c < len(class_names) else str(c)
+        add_points(fig, emb[labels == c], name, class_color(int(c)), size)
     fig.update_layout(
         height=height,
         title=title,
@@ -317,14 +319,14 @@ def shared_map_figure(
     for mod, c, lab, names, symbol in zip(modalities, codes, labels, class_names, ("circle", "x")):
         xy = project(c)  # (N, 2)
         for k in np.unique(lab):
-            rows = lab == k
-            fig.add_scattergl(
-                x=xy[rows, 0],
-                y=xy[rows, 1],
-                mode="markers",
-                name=f"{mod} · {names[k]}",
+            add_points(
+                fig,
+                xy[lab == k],
+                f"{mod} · {names[k]}",
+                class_color(int(k)),
+                5,
+                {"symbol": symbol, "opacity": 0.7},
                 legendgroup=mod,
-                marker={"symbol": symbol, "size": 5, "color": class_color(int(k)), "opacity": 0.7},
             )
     what = "PCA of both modalities' codes" if how == "PCA" else how
     fig.update_layout(

@@ -15,6 +15,7 @@ from explorer.course.steps import AE, CVAE, Z2, Z16
 from explorer.figures import courseview as cv
 from explorer.figures.mapview import class_scatter
 from explorer.models import BaseVAE
+from explorer.ui.coursepanels import kmeans_panel, projections_panel
 from explorer.ui.resources import cached_dataset, cached_dims_by_kl, cached_image_scores, cached_model
 from explorer.ui.widgets import show_gallery, show_grid, show_image
 
@@ -57,60 +58,17 @@ def _index(label: str, key: str, default: int = 0) -> int:
     return int(st.number_input(label, 0, len(_test()) - 1, default, key=P + key))
 
 
-def collapse_warning(path: str) -> None:
-    """A one-line warning under a model's results when some or all of its latent dimensions are inactive."""
-    p = Path(path)
-    model, meta = cached_model(str(p), p.stat().st_mtime_ns)
-    _, kl = cached_dims_by_kl(str(p), p.stat().st_mtime_ns, meta["dataset"])
-    if msg := demos.collapse_message(np.array(kl), model.stochastic):
-        st.warning(f"{msg} [Why](/learn?step=7)", icon=":material/warning:")
-
-
-def reparam_panel(
-    model: BaseVAE, x: torch.Tensor, y: int | None, key: str, background: np.ndarray | None = None
-) -> None:
-    """z = mu + sigma * eps for one image: its draw, decode, and (2-D latents) the cloud of q(z|x) over ``background``."""
-    seed = int(st.number_input("Seed for ε", 0, 10_000, 0, key=key + "seed"))
-    rep = demos.reparameterise(model, x, y if model.conditional else None, seed=seed)
-    c1, c2 = st.columns([1, 3])
-    with c1:
-        show_image(rep.decoded, 140, "decode(z), z = μ + σ⊙ε")
-    c2.plotly_chart(cv.reparam_bars(rep), key=key + "bars")
-    if model.latent_dim == 2:
-        st.plotly_chart(cv.reparam_cloud(rep, background), key=key + "cloud")
-
-
-@st.cache_data(max_entries=8, show_spinner="k-means on the codes…")
-def _kmeans(map_key: str, k: int, _mu: np.ndarray, _labels: np.ndarray) -> demos.Clustering:
-    return demos.kmeans_clusters(_mu, _labels, k)
-
-
-def kmeans_panel(
-    map_key: str, xy: np.ndarray, mu: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], key: str
-) -> None:
-    """k-means on mu (scikit-learn): ARI and NMI against the labels, the clusters on the map, a confusion matrix."""
-    k = st.slider("Clusters k", 2, 20, 10, key=key + "k")
-    cl = _kmeans(map_key, k, mu, labels)
-    c = st.columns(2)
-    c[0].metric("Adjusted Rand index", f"{cl.ari:.3f}", help="1 = the clusters are the classes, 0 = chance")
-    c[1].metric("Normalised mutual information", f"{cl.nmi:.3f}")
-    left, right = st.columns(2)
-    left.plotly_chart(
-        class_scatter(xy[:, :2], cl.assign, tuple(f"cluster {j}" for j in range(k)), "k-means clusters on this map"),
-        key=key + "map",
-    )
-    right.plotly_chart(cv.confusion_figure(cl, class_names), key=key + "conf")
-
-
 # --- steps ------------------------------------------------------------------------------------
 def ae_vs_vae() -> None:
     names = [e.name for e in list_checkpoints() if e.source == "shipped"]
-    c1, c2 = st.columns(2)
-    for col, default, key in ((c1, AE, "arch_a"), (c2, Z2, "arch_b")):
-        with col:
-            name = st.selectbox("Model", names, names.index(default) if default in names else 0, key=P + key)
-            model = _model(name)[0]
-            st.plotly_chart(cv.architecture_figure(demos.architecture(model), f"{name}"), key=P + key + "_fig")
+    picks = [
+        col.selectbox(label, names, names.index(default) if default in names else 0, key=P + key)
+        for col, label, default, key in zip(
+            st.columns(2), ("Top diagram", "Bottom diagram"), (AE, Z2), ("arch_a", "arch_b")
+        )
+    ]
+    for name, key in zip(picks, ("arch_a", "arch_b")):  # one above the other: a full width keeps the labels apart
+        st.plotly_chart(cv.architecture_figure(demos.architecture(_model(name)[0]), name), key=P + key + "_fig")
 
 
 def latent_space() -> None:
@@ -170,7 +128,7 @@ def reparam() -> None:
         eps = ", ".join(f"{v:+.2f}" for v in rep.eps.tolist())
         st.markdown(f"ε = ({eps}) → z = μ + σ⊙ε = ({', '.join(f'{v:+.2f}' for v in rep.z.tolist())})")
         st.plotly_chart(cv.reparam_bars(rep), key=P + "rp_bars")
-    left, right = st.columns(2)
+    left, right = st.columns([3, 2])
     mu, _, _ = _codes(path, stamp)
     left.plotly_chart(cv.reparam_cloud(rep, mu), key=P + "rp_cloud")
     right.plotly_chart(cv.gradient_diagram(rep), key=P + "rp_grad")
@@ -411,73 +369,6 @@ def anchors() -> None:
         ),
         key=P + "anchors",
     )
-
-
-def projections_panel(path: str, stamp: int, dataset: str, key: str) -> None:
-    """PCA, t-SNE and UMAP of the same test codes side by side, each with its 10-NN accuracy and trustworthiness.
-
-    The maps are the ones /latent-map shows by default: computed once, in worker processes, and cached on disk.
-    """
-    from explorer.analysis.projection import ProjectionParams, cache_key
-    from explorer.ui.jobs import job_runner
-    from explorer.ui.resources import checkpoint_hash, ready_projection
-
-    runner = job_runner()
-    labels = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-    keys = {m: cache_key(checkpoint_hash(path, stamp), dataset, ProjectionParams(method=m)) for m in labels}
-    for m, k in keys.items():
-        s = runner.status(f"map-{k}")
-        retry = (
-            s is not None
-            and s.state == "failed"
-            and st.button(f"Compute the {labels[m]} map again", key=key + "retry" + m)
-        )
-        if ready_projection(k) is None and (s is None or s.state == "stopped" or retry):
-            runner.submit(
-                "projection",
-                {"checkpoint": path, "dataset": dataset, "projection": ProjectionParams(method=m).to_dict()},
-                f"map-{k}",
-            )
-    missing = any(ready_projection(k) is None for k in keys.values())
-    names = cached_dataset(dataset).class_names
-
-    @st.fragment(run_every=2.0 if missing else None)
-    def panels() -> None:
-        for col, (m, k) in zip(st.columns(3), keys.items()):
-            proj = ready_projection(k)
-            with col:
-                s = runner.status(f"map-{k}")
-                if proj is None and s is not None and s.state == "failed":
-                    st.error(f"{labels[m]}: {s.error}")
-                    continue
-                if proj is None:
-                    st.info(
-                        f"{labels[m]}: {s.message if s else 'queued'} ({(s.progress if s else 0):.0%})",
-                        icon=":material/hourglass:",
-                    )
-                    continue
-                q = proj.meta["quality"]
-                st.plotly_chart(
-                    class_scatter(
-                        proj.embedding,
-                        proj.labels,
-                        names,
-                        f"{labels[m]} · 10-NN {q['knn_map']:.2f} · trust. {q['trustworthiness']:.2f}",
-                        height=360,
-                        size=3,
-                    ),
-                    key=key + m,
-                )
-        if missing and all(ready_projection(k) is not None for k in keys.values()):
-            st.rerun(scope="app")
-
-    panels()
-    if (pca := ready_projection(keys["pca"])) is not None:
-        st.caption(
-            f"10-NN: cross-validated class accuracy from each point's 10 nearest map neighbours; on the codes "
-            f"themselves it is {pca.meta['quality']['knn_latent']:.2f}. Trustworthiness: 1 when every map neighbour "
-            "is also a latent neighbour."
-        )
 
 
 def projections() -> None:
