@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 # One torch thread: on a shared 2-core box two threads spin-wait and cost 5x the CPU time (the course
-# block took 25 s of CPU for 3 epochs with two threads, 4.7 s with one); results depend on it, so it is fixed.
+# block took 25 s of CPU for 3 epochs with two threads, 4.7 s with one, for the same losses).
 export OMP_NUM_THREADS=1
 out=checkpoints
 mkdir -p "$out"
