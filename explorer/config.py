@@ -15,7 +15,10 @@ from typing import Any, TypeVar
 from explorer.errors import ConfigError
 
 RECON_LOSSES = ("bce", "mse")
-MAX_LATENT = 64
+MAX_LATENT = 1024  # any latent size up to an MNIST image's 784 pixels, and some more; MAX_PARAMS still caps the model
+UI_MAX_LATENT = (
+    64  # the /train widget's range: larger latents are for the CLI (course models, an AE as wide as its input)
+)
 MAX_PIXELS = 4096 * 4  # C*H*W; MNIST is 784
 # Caps every config goes through (``ModelConfig._check_caps``) before any model is built, so a
 # hostile checkpoint header cannot ask for a model that fills the server's memory.
@@ -105,7 +108,13 @@ class ModelConfig:
     """Settings every model shares. Subclasses add architecture fields."""
 
     in_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), from the dataset
-    latent_dim: int = option(2, "size of the latent code", "Latent size", lo=1, hi=MAX_LATENT)
+    latent_dim: int = option(
+        2,
+        f"size of the latent code: 1 to {UI_MAX_LATENT} here, up to {MAX_LATENT} from the CLI (--latent-dim)",
+        "Latent size",
+        lo=1,
+        hi=UI_MAX_LATENT,
+    )
     beta: float = option(1.0, "weight of the KL term", "β (KL weight)", lo=0.0, hi=100.0, step=0.5)
     recon: str = option("bce", "reconstruction loss", "Reconstruction loss", choices=RECON_LOSSES)
     n_classes: int = 10  # from the dataset

@@ -6,12 +6,16 @@ import torch
 from explorer import ui
 from explorer.analysis.arithmetic import load_vectors
 from explorer.analysis.traverse import (
+    FEW_SLIDERS,
+    MOST_SLIDERS,
     code_of,
     decode_codes,
     gif_bytes,
     has_prior,
     prior_code,
     range_values,
+    slider_caption,
+    slider_dims,
     slider_ranges,
     traversal_grid,
 )
@@ -20,7 +24,8 @@ from explorer.ui.coursepanels import collapse_warning
 from explorer.ui.live_decoder import LiveModel, fallback_caption, live_model, live_sliders, released_values, slider_spec
 
 P = "traverse_"  # session-state prefix of this page
-MAX_SHOWN = 16  # sliders shown unless "Show all" is on; also the coordinates printed under the image
+MAX_SHOWN = 16  # coordinates printed under the server-decoded image
+MAX_GRID = 32  # rows of the traversal grid at most
 CODE, REV, STRENGTH, SIG, LIVE = P + "code", P + "rev", P + "strength", P + "sig", P + "live"
 
 ui.page_header("Traverse the latent space")
@@ -47,7 +52,11 @@ with st.container(border=True):
             z0, sig = torch.zeros(zdim), "origin"
     with c2:
         span = st.slider("Slider range (± prior SD)", 1.0, 6.0, 3.0, 0.5, key=P + "span", disabled=not prior)
-        show_all = st.toggle(f"Show all {zdim} dimensions", key=P + "all", disabled=zdim <= MAX_SHOWN)
+        show_all = st.toggle(
+            f"Show all {zdim} dimensions" if zdim <= MOST_SLIDERS else f"Show the top {MOST_SLIDERS} of {zdim}",
+            key=P + "all",
+            disabled=zdim <= FEW_SLIDERS,
+        )
     with c3:
         y = None
         if model.conditional:
@@ -69,7 +78,7 @@ collapse_warning(str(cur.entry.path))  # says so when dimensions have collapsed
 
 codes = None if prior else ui.cached_codes(path, stamp, cur.dataset.name, "test")
 ranges = slider_ranges(model, span, codes)  # (z, 2)
-shown = order if show_all else order[:MAX_SHOWN]
+shown = slider_dims(order, show_all)
 vectors = load_vectors(ckpt, zdim)  # saved on the Arithmetic page
 sig = f"{cur.entry.name}|{cur.dataset.name}|{sig}|{span}"
 
@@ -118,6 +127,8 @@ def live_panel(lm: LiveModel) -> None:
     sliders += [slider_spec(f"vector: {n}", -3.0, 3.0, 0.05, vec=v) for n, v in vectors.items()]
     values = [code[d] for d in shown] + [st.session_state[STRENGTH].get(n, 0.0) for n in vectors]
     live_sliders(lm, code, sliders, values, st.session_state[REV], key=LIVE, on_change=on_release, y=y, size=260)
+    if note := slider_caption(len(shown), zdim, prior):
+        st.caption(note)
     st.caption(
         f"Decoded in your browser on every move ({lm.n_bytes / 2**20:.1f} MB of weights, fetched once "
         "per model); the code reaches the server when you let go."
@@ -129,6 +140,8 @@ def server_panel() -> None:
     """The fallback: Streamlit sliders, one server decode per release."""
     rev, code = st.session_state[REV], st.session_state[CODE]
     left, right = st.columns([3, 2], gap="large")
+    if note := slider_caption(len(shown), zdim, prior):
+        left.caption(note)
     with left:
         cols = st.columns(2)
         for i, d in enumerate(shown):
@@ -163,7 +176,7 @@ else:
 
 st.subheader("Traversal grid")
 g1, g2, _ = st.columns(3)
-k = g1.slider("Rows: top-k dimensions", 1, zdim, min(8, zdim), key=P + "grid_k")
+k = g1.slider("Rows: top-k dimensions", 1, min(zdim, MAX_GRID), min(8, zdim), key=P + "grid_k")
 steps = g2.slider("Columns: values across the range", 3, 15, 9, 2, key=P + "grid_steps")
 z_now = current_code()
 grid = traversal_grid(model, z_now, order[:k], range_values(ranges[order[:k]], steps), y)  # one batched decode

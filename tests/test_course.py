@@ -77,11 +77,11 @@ def test_architecture_follows_the_config(kind):
 def test_course_checkpoints_and_latent_size_rows(small):
     _, test = small
     found = demos.course_checkpoints()
-    assert {f"mnist-vae-z{z}" for z in demos.COURSE_SIZES} | {"mnist-ae-z64", "mnist-vae-z2-mse"} <= set(found)
+    assert {f"mnist-vae-z{z}" for z in demos.COURSE_SIZES} | {"mnist-ae-z784", "mnist-vae-z2-mse"} <= set(found)
     assert sum(p.stat().st_size for p in found.values()) < 8 * 2**20
-    names = ("mnist-vae-z1", "mnist-vae-z16", "mnist-ae-z64")
+    names = ("mnist-vae-z1", "mnist-vae-z16", "mnist-ae-z784")
     rows = [demos.latent_size_row(load_for_use(found[n])[0], test.subset(200)) for n in names]
-    assert [r["z"] for r in rows] == [1, 16, 64]
+    assert [r["z"] for r in rows] == [1, 16, 784]
     assert rows[1]["recon"] < rows[0]["recon"]  # more latent room, better reconstructions
     assert rows[1]["kl"] > rows[0]["kl"]  # ... paid for with more KL
     assert rows[2]["recon"] < rows[1]["recon"] and rows[2]["kl"] == 0  # the AE pays no KL at all

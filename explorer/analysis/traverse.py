@@ -24,6 +24,25 @@ def dims_by_kl(model: BaseVAE, split: Split, limit: int = 2000) -> tuple[list[in
     return [int(i) for i in np.argsort(-kl, kind="stable")], kl
 
 
+FEW_SLIDERS, MOST_SLIDERS = 16, 32  # sliders shown by default, and at most (a z=784 AE gets 32, not 784)
+
+
+def slider_dims(order: list[int], more: bool = False) -> list[int]:
+    """The dimensions that get a slider: the top FEW_SLIDERS of ``order``, or with ``more`` up to MOST_SLIDERS."""
+    return order[: MOST_SLIDERS if more else FEW_SLIDERS]
+
+
+def slider_caption(n_shown: int, zdim: int, prior: bool) -> str:
+    """Says which dimensions have sliders when not all of them do, else an empty string."""
+    if n_shown >= zdim:
+        return ""
+    by = "mean KL" if prior else "spread of the test codes"
+    return (
+        f"Sliders for the top {n_shown} of {zdim} dimensions by {by}; the other {zdim - n_shown} keep the start "
+        "code's values (the grid and GIF below can reach any of them)."
+    )
+
+
 def pick_index(split: Split, cls: int, draw: int) -> int:
     """The ``draw``-th seeded random index among images of class ``cls``."""
     idx = torch.nonzero(split.labels == cls).flatten()

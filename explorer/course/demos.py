@@ -18,6 +18,7 @@ from explorer.data import Split
 from explorer.models import BaseVAE
 
 COURSE_SIZES = (1, 2, 4, 8, 16, 32, 64)  # latent sizes of the shipped course models
+COURSE_AE = 784  # the course's AE: a latent as large as its input (28 x 28)
 
 
 # --- reparameterisation -------------------------------------------------------------------
@@ -191,7 +192,7 @@ def course_dir() -> Path:
 
 def course_checkpoints() -> dict[str, Path]:
     """Name -> path of every course model that exists, in latent-size order."""
-    names = [f"mnist-vae-z{z}" for z in COURSE_SIZES] + ["mnist-ae-z64", "mnist-vae-z2-mse"]
+    names = [f"mnist-vae-z{z}" for z in COURSE_SIZES] + [f"mnist-ae-z{COURSE_AE}", "mnist-vae-z2-mse"]
     return {n: p for n in names if (p := course_dir() / f"{n}.safetensors").is_file()}
 
 
@@ -208,6 +209,18 @@ def latent_size_row(model: BaseVAE, split: Split, seed: int = 0) -> dict[str, fl
         "active": int(len(active_dims(kl_dims))) if model.stochastic else model.latent_dim,
         "kl90": kl_share_dims(kl_dims) if model.stochastic else model.latent_dim,
     }
+
+
+def sweep_summary(rows: list[dict], ae_rows: list[dict] | None = None) -> str:
+    """One sentence of what the latent-size sweep measured: active dimensions of the largest VAEs, the AE's recon."""
+    big = [r for r in rows if r["z"] >= 32] or rows[-1:]
+    text = "; ".join(f"z = {r['z']}: {r['active']} of {r['z']} dimensions active" for r in big)
+    for r in ae_rows or []:
+        best = min(rows, key=lambda v: v["recon"]) if rows else None
+        text += f"; AE z = {r['z']}: reconstruction {r['recon']:.0f} nats" + (
+            f" (best VAE {best['recon']:.0f})" if best else ""
+        )
+    return text
 
 
 def kl_share_dims(kl_dims: np.ndarray, share: float = 0.9) -> int:

@@ -98,10 +98,13 @@ STEPS: tuple[Step, ...] = (
         "collapse",
         "Posterior collapse and active dimensions",
         "When the KL wins, q(z|x) equals the prior for some dimensions: they carry nothing and the decoder ignores them. "
-        "We call a dimension active when its mean KL is above 0.01 nats. Strong decoders, MSE and a large β make it worse.",
+        "We call a dimension active when its mean KL is above 0.01 nats. A VAE given more dimensions than it needs "
+        "switches the spare ones off: see the grey bars of z = 32 and z = 64. "
+        "Strong decoders, MSE and a large β make it worse.",
         r"\mathrm{KL}_j = \mathbb{E}_x\, \tfrac12\big(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\big) \qquad "
         r"\text{active}_j \iff \mathrm{KL}_j > 0.01",
-        "Switch between the latent sizes: how many dimensions does the model really use?",
+        "Switch between the latent sizes: how many dimensions does each model really use, and does z = 64 use more "
+        "than z = 32?",
         "/traverse",
         {"model": Z16},
     ),
@@ -109,10 +112,12 @@ STEPS: tuple[Step, ...] = (
         "latent-size",
         "Under- and over-complete latents",
         "Too few dimensions and the code cannot hold the digit: reconstructions are poor. "
-        "Past about 16, a VAE gains nothing: its KL budget stops growing and the extra dimensions share the same few nats, "
-        "most of it held by a dozen of them; with longer training the weakest fall below 0.01 nats and go inactive. "
-        "An autoencoder pays no KL and keeps improving its reconstructions, but its codes have no prior to sample from.",
-        r"z \in \{1, 2, 4, 8, 16, 32, 64\}\qquad \#\text{active} = \#\{j : \mathrm{KL}_j > 0.01\} \le z",
+        "Past about 16, a VAE gains little: its KL budget stops growing, and the dimensions it does not need fall "
+        "below 0.01 nats and go inactive (the title and the labels of the right panel count them). "
+        "An autoencoder with a code as large as the image (784 numbers) pays no KL and reconstructs best, "
+        "but it has no prior to sample from.",
+        r"z \in \{1, 2, 4, 8, 16, 32, 64\}\ (\text{VAE}),\ 784\ (\text{AE})\qquad "
+        r"\#\text{active} = \#\{j : \mathrm{KL}_j > 0.01\} \le z",
         "Where does the KL curve flatten? Compare the orange curve (dimensions that hold 90% of the KL) with the diagonal.",
         "/generate",
         {},

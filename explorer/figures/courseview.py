@@ -291,14 +291,24 @@ def confusion_figure(cl: Clustering, class_names: tuple[str, ...]) -> go.Figure:
 
 
 def sweep_figure(rows: list[dict], ae_rows: list[dict] | None = None) -> go.Figure:
-    """Reconstruction, KL, -ELBO and active dimensions against the latent size (log axis)."""
-    fig = make_subplots(1, 4, subplot_titles=("reconstruction (nats)", "KL (nats)", "−ELBO (nats)", "dimensions used"))
+    """Reconstruction, KL, -ELBO and active dimensions against the latent size (log axes), the AE as stars.
+
+    The title says what was measured (``sweep_summary``); each VAE point of the last panel is labelled
+    with its count of active dimensions (mean KL > 0.01 nats).
+    """
+    from explorer.course.demos import sweep_summary
+
+    titles = ("reconstruction (nats)", "KL (nats)", "−ELBO (nats)", "active dimensions (log)")
+    fig = make_subplots(1, 4, subplot_titles=titles)
     z = [r["z"] for r in rows]
+    ticks = sorted({*z, *(r["z"] for r in ae_rows or [])})
     for i, key in enumerate(("recon", "kl", "elbo", "active")):
         fig.add_scatter(
             x=z,
             y=[r[key] for r in rows],
-            mode="lines+markers",
+            mode="lines+markers+text" if key == "active" else "lines+markers",
+            text=[str(r[key]) for r in rows] if key == "active" else None,
+            textposition="top left",
             name="VAE",
             showlegend=i == 0,
             line={"color": "#4f46e5"},
@@ -311,13 +321,13 @@ def sweep_figure(rows: list[dict], ae_rows: list[dict] | None = None) -> go.Figu
                     x=[r["z"]],
                     y=[r[key]],
                     mode="markers",
-                    name="AE (no KL)",
+                    name=f"AE, z = {r['z']} (no KL)",
                     showlegend=i == 0,
                     marker={"color": "#dc2626", "size": 11, "symbol": "star"},
                     row=1,
                     col=i + 1,
                 )
-        fig.update_xaxes(type="log", title_text="latent size z", tickvals=z, row=1, col=i + 1)
+        fig.update_xaxes(type="log", title_text="latent size z", tickvals=ticks, row=1, col=i + 1)
     fig.add_scatter(
         x=z,
         y=[r["kl90"] for r in rows],
@@ -327,8 +337,16 @@ def sweep_figure(rows: list[dict], ae_rows: list[dict] | None = None) -> go.Figu
         row=1,
         col=4,
     )
-    fig.add_scatter(x=z, y=z, mode="lines", line={"dash": "dot", "color": "#9ca3af"}, name="all active", row=1, col=4)
-    fig.update_layout(height=350, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.3})
+    fig.add_scatter(
+        x=ticks, y=ticks, mode="lines", line={"dash": "dot", "color": "#9ca3af"}, name="all active", row=1, col=4
+    )
+    fig.update_yaxes(type="log", row=1, col=4)
+    fig.update_layout(
+        height=380,
+        title={"text": sweep_summary(rows, ae_rows), "font": {"size": 13}},
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        legend={"orientation": "h", "y": -0.3},
+    )
     return fig
 
 

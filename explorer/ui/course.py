@@ -196,7 +196,8 @@ def latent_size() -> None:
         scale=2,
         caption="rows: the images, then reconstructions with z = "
         + ", ".join(str(r["z"]) for r in rows)
-        + " (VAE), then the AE with z = 64",
+        + " (VAE), then the AE with z = "
+        + ", ".join(str(r["z"]) for r in ae),
     )
 
 
