@@ -112,3 +112,15 @@ def test_class_scatter_and_shared_map_draw_every_point_once():
     both = shared_map_figure(("m", "f"), (emb, emb + 1), (labels, labels), (("a",) * 4, ("b",) * 4))
     assert sum(len(t.x) for t in both.data) == 80
     assert {t.marker.symbol for t in both.data} == {"circle", "x"}
+
+
+def test_kl_bars_sorted_split_at_threshold_with_titled_log_axis():
+    from explorer.figures.viz import kl_bars_figure
+
+    kl = np.array([0.002, 1.5, 0.0, 0.2, 0.011, 0.009])
+    fig = kl_bars_figure(kl, 0.01)
+    active, inactive = fig.data
+    assert list(active.x) == ["z1", "z3", "z4"] and list(inactive.x) == ["z5", "z0", "z2"]
+    assert list(fig.layout.xaxis.categoryarray) == ["z1", "z3", "z4", "z5", "z0", "z2"]
+    assert min(inactive.y) > 0  # a zero KL still shows on the log axis
+    assert fig.layout.yaxis.type == "log" and "nats" in fig.layout.yaxis.title.text

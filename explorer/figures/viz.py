@@ -60,3 +60,31 @@ def history_figure(history: list[dict[str, float]], terms: tuple[str, ...] = ("t
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def kl_bars_figure(kl: list[float] | np.ndarray, threshold: float, height: int = 320) -> go.Figure:
+    """Mean KL per latent dimension, sorted high to low on a log axis; bars below ``threshold`` are grey."""
+    kl = np.asarray(kl, dtype=float)
+    order = np.argsort(-kl)
+    vals = np.maximum(kl[order], 1e-6)  # a log axis cannot show 0
+    fig = go.Figure()
+    for active, name, color in ((True, "active", "#4f46e5"), (False, "inactive (at the prior)", "#d1d5db")):
+        keep = (vals > threshold) == active
+        fig.add_bar(x=[f"z{d}" for d in order[keep]], y=vals[keep], name=name, marker_color=color)
+    fig.add_hline(
+        y=threshold,
+        line_dash="dash",
+        annotation_text=f"{threshold:g} nats",
+        annotation_position="bottom left",
+    )
+    fig.update_layout(
+        height=height,
+        title="mean KL per dimension, sorted",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        barmode="relative",
+        bargap=0.15,
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        xaxis={"categoryorder": "array", "categoryarray": [f"z{d}" for d in order], "title": "latent dimension"},
+        yaxis={"type": "log", "title": "KL (nats, log scale)", "dtick": 1, "exponentformat": "power"},
+    )
+    return fig

@@ -8,12 +8,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer.analysis.evaluate import encode_split
+from explorer.analysis.evaluate import ACTIVE_KL, encode_split
 from explorer.catalog import list_checkpoints
 from explorer.course import demos
 from explorer.course.steps import AE, CVAE, Z2, Z16
 from explorer.figures import courseview as cv
 from explorer.figures.mapview import class_scatter
+from explorer.figures.viz import kl_bars_figure
 from explorer.models import BaseVAE
 from explorer.ui.coursepanels import kmeans_panel, projections_panel
 from explorer.ui.resources import cached_dataset, cached_dims_by_kl, cached_image_scores, cached_model
@@ -152,18 +153,11 @@ def beta() -> None:
 
 
 def collapse() -> None:
-    import plotly.graph_objects as go
-
     options = [Z16] + [f"mnist-vae-z{z}" for z in demos.COURSE_SIZES if z >= 8]
     name = st.radio("Model", options, horizontal=True, key=P + "col_model")
     model, path, stamp = _model(name)
-    order, kl = cached_dims_by_kl(path, stamp, DATA)
-    vals = [kl[d] for d in order]
-    fig = go.Figure(
-        go.Bar(x=[f"z{d}" for d in order], y=vals, marker_color=["#4f46e5" if v > 0.01 else "#d1d5db" for v in vals])
-    )
-    fig.add_hline(y=0.01, line_dash="dash", annotation_text="0.01 nats")
-    fig.update_layout(height=300, yaxis_type="log", title="mean KL per dimension, sorted", margin=cv.MARGIN)
+    _, kl = cached_dims_by_kl(path, stamp, DATA)
+    fig = kl_bars_figure(kl, ACTIVE_KL)
     st.plotly_chart(fig, key=P + "col_fig")
     msg = demos.collapse_message(np.array(kl), model.stochastic)
     n_active = len(demos.active_dims(np.array(kl)))
