@@ -3,7 +3,8 @@
 A ``dask scheduler`` and two workers run on 127.0.0.1 (tests/test_dask.py's ``cluster``), two
 Streamlit servers of the app point at it, and headless Chromium drives both: a training started
 on server A is followed and stopped from server B's list of running jobs, and a t-SNE map asked
-for on both servers is computed once. Every wait is for a state, never for a time.
+for on both servers is computed once. Every wait is for a state, never for a time. Without a
+browser: when two replicas see a job end at once, one writes its results.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ from pathlib import Path
 import pytest
 
 from explorer.analysis.projection import ProjectionParams, cache_key
-from explorer.catalog import shipped_dir
+from explorer.catalog import runs_dir, shipped_dir
 from explorer.checkpoint import content_hash
+from explorer.jobs import JobRunner
 from tests.browser import CHROMIUM, browser, exceptions, serve, wait_idle
-from tests.test_dask import cluster  # noqa: F401 - the scheduler and workers, as a fixture
+from tests.test_dask import _train, _until, cluster  # noqa: F401 - cluster: the scheduler and workers
 
 pytestmark = [
     # One worker trains, the other takes the servers' warm-up maps (README: "Running on a cluster").
     pytest.mark.parametrize("cluster", [("train=1", "background=1")], indirect=True),
     pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
 ]
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
 WAIT = 600_000  # ms: a loaded 2-core machine runs these beside the rest of the suite
 MAP_MODEL = "mnist-vae-mlp-z16"  # not the default model, whose maps the servers warm up on their own
 SHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS", Path(__file__).resolve().parents[1] / "screens"))
@@ -56,6 +57,8 @@ def _text_has(page, text: str, timeout: float = WAIT) -> None:
     page.wait_for_function("(t) => document.body.innerText.includes(t)", arg=text, timeout=timeout)
 
 
+@pytest.mark.browser
+@needs_chromium
 def test_a_training_started_on_one_server_is_followed_and_stopped_on_the_other(replicas, pages):
     url_a, url_b, home = replicas
     pa, pb = pages
@@ -95,6 +98,8 @@ def test_a_training_started_on_one_server_is_followed_and_stopped_on_the_other(r
     assert not exceptions(pa) and not exceptions(pb)
 
 
+@pytest.mark.browser
+@needs_chromium
 def test_a_map_asked_for_on_both_servers_is_computed_once(replicas, pages, cluster):  # noqa: F811
     url_a, url_b, home = replicas
     pa, pb = pages
@@ -123,3 +128,23 @@ def test_a_map_asked_for_on_both_servers_is_computed_once(replicas, pages, clust
 def _is_tsne_of(job_dir: Path, model: str) -> bool:
     params = json.loads((job_dir / "spec.json").read_text())["params"]
     return Path(params["checkpoint"]).stem == model and params["projection"]["method"] == "tsne"
+
+
+def test_a_finished_job_is_written_by_one_replica_only(cluster):  # noqa: F811
+    """Both replicas may see a job end at once: only the one that claims it writes its checkpoint."""
+    from distributed import Client
+
+    a, b = (JobRunner(address=cluster[0], client=Client(cluster[0], set_as_default=False)) for _ in range(2))
+    job = a.submit("train", _train(1, seed=11))
+    a._futures.clear()  # A's watcher thread lets it be: the test decides who looks when
+    _until(lambda: b.status(job).state == "running", what="the run to start")  # B now holds its task
+    _until(lambda: b._futures[job].status == "finished", what="the run to end")
+    stale = b._live(job)  # what B read just before A wrote the results
+    assert stale.active
+    done = _until(lambda: (s := a.status(job)).state == "done" and s, what="A to write the results")
+    assert Path(done.extra["checkpoint"]).is_file()
+    assert b._finish(stale).active  # B's look does not write the results a second time
+    assert list(runs_dir().glob("*.safetensors")) == [Path(done.extra["checkpoint"])]
+    assert b.status(job).extra["checkpoint"] == done.extra["checkpoint"]
+    a.client.close()
+    b.client.close()
