@@ -10,6 +10,7 @@ import streamlit as st
 
 from explorer.jobs import JobRunner, JobStatus
 
+KIND_NAMES = {"train": "training", "projection": "map"}  # job kind -> what the running-jobs list calls it
 ENDED_KEY = "jobs_rerun_after"  # + panel key -> the job id whose end already triggered a full rerun
 
 
@@ -103,7 +104,7 @@ def running_jobs_ui(key: str, kind: str | None = None) -> None:
         status = runner.status(listed.id) or listed
         with st.container(border=True, key=f"{key}{status.id}"):
             name = _job_title(runner.job_dir(status.id))
-            what = "warm-up" if status.background else status.kind
+            what = "warm-up" if status.background else KIND_NAMES.get(status.kind, status.kind)
             st.markdown(f"**{name or status.id}** · {what} · {status.state}")
             if job_progress_ui(status, key=f"{key}stop_{status.id}"):
                 runner.stop(status.id)
