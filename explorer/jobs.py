@@ -248,6 +248,7 @@ class JobRunner:
             client = self.client
             client.set_metadata([NS, "stop", job_id], False)
             client.set_metadata([NS, "files", job_id], {})
+            client.set_metadata([NS, "finisher", job_id], False)
             st = JobStatus(
                 job_id, kind, "queued", created=time.time(), message="waiting for a worker", background=background
             )
@@ -331,9 +332,36 @@ class JobRunner:
                     self.client.set_metadata([NS, "files", st.id, name], None)
             self._synced[(st.id, name)] = version
 
+    def _claim_finish(self, job_id: str) -> bool:
+        """True for one caller only, across every replica, per run of a job: the one that finishes it.
+
+        A compare-and-set in the scheduler's event loop; ``submit`` clears the claim for a new run.
+        """
+        keys = [NS, "finisher", job_id]
+
+        def claim(dask_scheduler: Any = None) -> bool:  # a closure: pickled by value, the scheduler imports nothing
+            if dask_scheduler.get_metadata(keys=keys, default=None):
+                return False
+            dask_scheduler.set_metadata(keys=keys, value=True)
+            return True
+
+        return bool(self.client.run_on_scheduler(claim))
+
     def _finish(self, st: JobStatus) -> JobStatus:
-        """Write a finished job's results, or fail a job whose worker is gone."""
+        """Write a finished job's results, or fail a job whose worker is gone: one replica does it, once."""
         fut = self._future(st.id)
+        if fut is not None and fut.status not in ("finished", "error", "lost", "cancelled"):
+            return st  # still running
+        if not self._claim_finish(st.id):  # another replica is finishing it (e.g. writing its checkpoint)
+            return st
+        try:
+            return self._end(st, fut)
+        except Exception:
+            self.client.set_metadata([NS, "finisher", st.id], False)  # the next look tries again
+            raise
+
+    def _end(self, st: JobStatus, fut: Any) -> JobStatus:
+        """``_finish``'s work, once this replica holds the claim."""
         if fut is None:
             now = self._live(st.id)
             if now is not None and not now.active:  # another replica finished it meanwhile

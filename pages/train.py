@@ -217,7 +217,16 @@ if group:
             "reconstructions blur, and the KL falls while the reconstruction error rises."
         )
 
-with st.expander("Recent runs on this server"):
+
+@st.fragment(run_every=2.0)
+def running_jobs() -> None:
+    ui.running_jobs_ui(key=P + "running_")
+
+
+with st.expander("Jobs running now, from every session and app server", icon=":material/sync:"):
+    running_jobs()
+
+with st.expander("Recent runs"):
     for s in runner.jobs("train")[:10]:
         st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
 

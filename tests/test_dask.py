@@ -47,8 +47,11 @@ def _until(cond, timeout: float = 240, what: str = ""):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """(scheduler address, worker home) for a scheduler and two workers started as subprocesses."""
+def cluster(request, tmp_path_factory):
+    """(scheduler address, worker home) for a scheduler and two workers started as subprocesses.
+
+    Their resources: ("train=1", "other=1"), or what an indirect parametrization passes.
+    """
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
     worker_home = tmp_path_factory.mktemp("worker-home")
@@ -61,7 +64,7 @@ def cluster(tmp_path_factory):
     }
     common = ["--host", "127.0.0.1", "--no-dashboard"]
     procs = [subprocess.Popen([DASK, "scheduler", "--port", str(port), *common], env=env, stderr=subprocess.DEVNULL)]
-    for i, res in enumerate(("train=1", "other=1")):
+    for i, res in enumerate(getattr(request, "param", ("train=1", "other=1"))):
         procs.append(
             subprocess.Popen(
                 [

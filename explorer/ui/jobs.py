@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 
 import streamlit as st
 
 from explorer.jobs import JobRunner, JobStatus
 
+KIND_NAMES = {"train": "training", "projection": "map"}  # job kind -> what the running-jobs list calls it
 ENDED_KEY = "jobs_rerun_after"  # + panel key -> the job id whose end already triggered a full rerun
 
 
@@ -74,3 +77,34 @@ def follow_job(
         st.session_state[ENDED_KEY + key] = run
         st.rerun(scope="app")
     return status
+
+
+def _job_title(job_dir: Path) -> str | None:
+    """A training's run name, or which map of which model, from the spec its job folder keeps."""
+    try:
+        params = json.loads((job_dir / "spec.json").read_text())["params"]
+        if "name" in params:
+            return params["name"]
+        return f"{params['projection']['method']} map of {Path(params['checkpoint']).stem}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def running_jobs_ui(key: str, kind: str | None = None) -> None:
+    """Every active job on the cluster, whichever session or app replica started it: progress and Stop.
+
+    Call it inside a page's ``st.fragment(run_every=...)``; the list comes from the scheduler.
+    """
+    runner = job_runner()
+    active = [s for s in runner.jobs(kind) if s.active]
+    if not active:
+        st.caption("No job is running or waiting.")
+        return
+    for listed in active:
+        status = runner.status(listed.id) or listed
+        with st.container(border=True, key=f"{key}{status.id}"):
+            name = _job_title(runner.job_dir(status.id))
+            what = "warm-up" if status.background else KIND_NAMES.get(status.kind, status.kind)
+            st.markdown(f"**{name or status.id}** · {what} · {status.state}")
+            if job_progress_ui(status, key=f"{key}stop_{status.id}"):
+                runner.stop(status.id)
