@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,27 @@ def _njit_cached() -> Iterator[None]:
         numba.njit = njit
 
 
+def _one_dispatcher_numba(numba: Any) -> types.ModuleType:
+    """A copy of the ``numba`` module whose ``njit(f, **options)`` makes one dispatcher per function
+    and options, for ``umap.layouts``: its ``optimize_layout_inverse`` calls ``numba.njit`` on every
+    call, so each inverse transform (the map's grid of decodable spots) compiled again (2 s of CPU).
+    A module, not a wrapper object, so that jitted code can still read ``numba.prange`` from it."""
+    made: dict[tuple, Any] = {}
+
+    def njit(*args: Any, **kw: Any) -> Any:
+        if len(args) != 1 or not callable(args[0]):
+            return numba.njit(*args, **kw)
+        key = (args[0], tuple(sorted(kw.items())))
+        if key not in made:
+            made[key] = numba.njit(args[0], **{"cache": True, **kw})
+        return made[key]
+
+    mod = types.ModuleType("numba")
+    mod.__dict__.update(numba.__dict__)
+    mod.njit = njit
+    return mod
+
+
 def import_umap() -> Any:
     """The ``umap`` module, its (and pynndescent's) compiled functions cached in ``numba_cache_dir()``."""
     with _import_lock:
@@ -77,6 +99,8 @@ def import_umap() -> Any:
         with _njit_cached():
             import pynndescent  # noqa: F401 - decorated under the patch too
             import umap
+            import umap.layouts
+        umap.layouts.numba = _one_dispatcher_numba(numba)
         return umap
 
 
