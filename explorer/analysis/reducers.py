@@ -83,6 +83,52 @@ def _one_dispatcher_numba(numba: Any) -> types.ModuleType:
     return mod
 
 
+class _AdjacencyRecorder:
+    """Stands in for the ``lil_matrix`` that UMAP's ``inverse_transform`` fills one Delaunay simplex
+    at a time (two sparse assignments per vertex: 3 s of CPU for a 10k map's grid); it keeps the
+    index pairs, and ``csr_matrix`` of it builds the same matrix (ones where assigned) at once."""
+
+    def __init__(self, shape: tuple[int, int], dtype: Any = int) -> None:
+        self.shape, self.dtype = shape, dtype
+        self.keys: list[tuple[Any, Any]] = []
+
+    def __setitem__(self, key: tuple[Any, Any], value: Any) -> None:
+        if value != 1:
+            raise ValueError("only ones are recorded")
+        self.keys.append(key)
+
+    def tocsr(self) -> Any:
+        import scipy.sparse
+
+        rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for r, c in self.keys:
+            r, c = np.broadcast_arrays(np.asarray(r), np.asarray(c))
+            rows.append(r.ravel())
+            cols.append(c.ravel())
+        rows_, cols_ = np.concatenate(rows), np.concatenate(cols)
+        m = scipy.sparse.csr_matrix((np.ones(len(rows_), self.dtype), (rows_, cols_)), shape=self.shape)
+        m.data[:] = 1  # assignments, not sums
+        return m
+
+
+def _fast_adjacency_scipy() -> types.ModuleType:
+    """A copy of ``scipy`` for ``umap.umap_`` whose ``sparse.lil_matrix`` records (see above); UMAP
+    uses ``lil_matrix`` and ``csr_matrix`` only in ``inverse_transform``."""
+    import scipy
+    import scipy.sparse
+
+    def csr_matrix(arg: Any, *args: Any, **kw: Any) -> Any:
+        return arg.tocsr() if isinstance(arg, _AdjacencyRecorder) else scipy.sparse.csr_matrix(arg, *args, **kw)
+
+    sparse = types.ModuleType("scipy.sparse")
+    sparse.__dict__.update(scipy.sparse.__dict__)
+    sparse.lil_matrix, sparse.csr_matrix = _AdjacencyRecorder, csr_matrix
+    mod = types.ModuleType("scipy")
+    mod.__dict__.update(scipy.__dict__)
+    mod.sparse = sparse
+    return mod
+
+
 def import_umap() -> Any:
     """The ``umap`` module, its (and pynndescent's) compiled functions cached in ``numba_cache_dir()``."""
     with _import_lock:
@@ -101,6 +147,7 @@ def import_umap() -> Any:
             import umap
             import umap.layouts
         umap.layouts.numba = _one_dispatcher_numba(numba)
+        umap.umap_.scipy = _fast_adjacency_scipy()
         return umap
 
 
