@@ -5,7 +5,8 @@ not marked for numba's on-disk cache, so each new process (every Dask worker, ev
 compiled them again: minutes of CPU on a busy 2-core machine. ``import_umap`` imports them with
 the cache switched on, into ``numba_cache_dir()``: the first process to compile writes it, and
 the other workers, later servers and the CLI load the machine code instead. ``warm_up`` holds a
-file lock there, so the workers of one machine compile once between them, not each at once.
+file lock there while the cache is cold, so the workers of one machine compile once between them,
+not each at once; with the cache filled they load it side by side.
 """
 
 from __future__ import annotations
@@ -217,12 +218,16 @@ def warm_up(seed: int = 0) -> float:
     inverse transform (decoding an empty spot). With numba's disk cache filled by an earlier
     process this loads machine code rather than compiling it.
     """
+    from importlib.metadata import version
+
     t0 = time.perf_counter()
     with _warming:
-        lock_dir = numba_cache_dir()
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / "warm-up.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one process compiles; the others then read its cache
+        cache = numba_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        filled = cache / f"warm-up-umap-{version('umap-learn')}-numba-{version('numba')}.done"
+        with open(cache / "warm-up.lock", "w") as lock:
+            if not filled.is_file():  # a cold cache: one process compiles, the others wait and then load
+                fcntl.flock(lock, fcntl.LOCK_EX)
             import openTSNE  # noqa: F401
 
             umap_mod = import_umap()
@@ -232,6 +237,7 @@ def warm_up(seed: int = 0) -> float:
                 emb = reducer.fit_transform(codes[:n])
                 reducer.transform(codes[:20])
                 reducer.inverse_transform(emb[:4])
+            filled.touch()
         _warm.set()
     return time.perf_counter() - t0
 
