@@ -21,6 +21,9 @@ from tests.plotly_click import click_point
 HEADING = "() => { const h = [...document.querySelectorAll('h3')].find(h => h.textContent.includes(' · index ')); return h ? h.textContent : ''; }"
 # Any new selection counts: in a dense scatter the point nearest the cursor may be an overlapping neighbour.
 SHOWN = f"(before) => {{ const t = ({HEADING})(); return t && t !== before; }}"
+TRACES = (
+    "() => document.querySelector('.js-plotly-plot')._fullData.filter(d => d.x && d.x.length > 50).map(d => d.name)"
+)
 FULL_MODEL = "fashion-mnist-vae-conv-z16"
 N_POINTS = "() => { const gd = document.querySelector('.js-plotly-plot'); return gd && gd._fullData ? gd._fullData.reduce((n, d) => n + (d.x ? d.x.length : 0), 0) : 0; }"
 
@@ -75,8 +78,9 @@ def run(n: int = 15, full: bool = False, shots: Path | None = None, home: Path |
         page.wait_for_selector(".js-plotly-plot", timeout=120_000)
         wait_jobs_idle(home)
         wait_idle(page)
+        names = page.evaluate(TRACES)  # the class traces (digits, or Fashion-MNIST's class names)
         for i in range(n + 2):
-            trace, k = str(i % 10), 2 + i
+            trace, k = names[i % len(names)], 2 + i
             idx = page.evaluate(HEADING)
             frames.clear()
             t0 = time.perf_counter()
