@@ -52,7 +52,7 @@ def _worker_setup() -> Any:
             os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
             if not getattr(worker, "_explorer_warm", False):  # once per worker process, off its event loop
                 worker._explorer_warm = True
-                from explorer.analysis.projection import warm_up
+                from explorer.analysis.reducers import warm_up
 
                 threading.Thread(target=warm_up, name="explorer-warm-up", daemon=True).start()
 

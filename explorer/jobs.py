@@ -13,159 +13,24 @@ artifact files), so the pages read files, and jobs of earlier servers stay liste
 
 from __future__ import annotations
 
-import importlib
-import json
-import os
 import threading
 import time
-import traceback
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from explorer.cluster import worker_resources
 from explorer.errors import ExplorerError
+from explorer.jobstate import ACTIVE, JOB_KINDS, NS, JobStatus, jobs_dir, read_status
+from explorer.jobworker import run_job
 from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 
-# Job kind -> "module:function". The function takes (params, blobs, reporter) and returns
-# {relative path under EXPLORER_HOME: bytes} for the app to write, in that order.
-JOB_KINDS = {
-    "projection": "explorer.analysis.projection:projection_job",
-    "train": "explorer.training.trainjob:train_job",
-}
-ACTIVE = ("queued", "running")
-NS = "explorer-jobs"  # the scheduler-metadata namespace: [NS, "status"|"files"|"stop", job_id, ...]
+__all__ = ["ACTIVE", "JobRunner", "JobStatus", "jobs_dir", "read_status", "run_job"]
 PRIORITY = {False: 10, True: -10}  # interactive work ahead of background warm-ups
 RESOURCES = {"train": "train"}  # job kind -> the worker resource it needs, where the cluster declares it
 
 
-@dataclass
-class JobStatus:
-    """What a page shows about a job."""
-
-    id: str
-    kind: str
-    state: str  # queued | running | done | failed | stopped
-    progress: float = 0.0
-    message: str = ""
-    error: str | None = None
-    created: float = 0.0
-    started: float | None = None
-    updated: float = 0.0
-    pid: int | None = None
-    worker: str | None = None
-    background: bool = False
-    queue_position: int | None = None
-    extra: dict[str, Any] | None = None
-    files: dict[str, list] = field(default_factory=dict)  # artifact name -> [version, write_once]
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left, from the pace so far."""
-        if self.state != "running" or not self.started or self.progress <= 0.01:
-            return None
-        spent = self.updated - self.started
-        return spent / self.progress * (1 - self.progress)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> JobStatus:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def jobs_dir() -> Path:
-    return home_dir() / "jobs"
-
-
-def read_status(job_dir: Path) -> JobStatus | None:
-    """The status mirrored on disk (as of the app's last look)."""
-    try:
-        return JobStatus.from_dict(json.loads((job_dir / "status.json").read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-# --- the worker side ---------------------------------------------------------------------
-class Reporter:
-    """Handed to a job function: report progress, check for a stop request, publish artifacts."""
-
-    def __init__(self, client: Any, status: JobStatus, min_interval: float = 0.25) -> None:
-        self._client = client
-        self._status = status
-        self._last = 0.0
-        self._min_interval = min_interval
-        self._stop = (0.0, False)  # (checked at, value)
-
-    @property
-    def job_id(self) -> str:
-        return self._status.id
-
-    def progress(self, fraction: float, message: str = "", force: bool = False, **extra: Any) -> None:
-        """Record progress in [0, 1]; publishing is throttled unless ``force``."""
-        self._status.progress = max(0.0, min(1.0, float(fraction)))
-        self._status.message = message or self._status.message
-        if extra:
-            self._status.extra = {**(self._status.extra or {}), **extra}
-        if force or time.time() - self._last >= self._min_interval:
-            self.publish()
-
-    def put(self, name: str, data: bytes, once: bool = False) -> None:
-        """Publish an artifact (mirrored as ``jobs/ID/name``); ``once``: never rewritten, dropped once mirrored."""
-        self._client.set_metadata([NS, "files", self.job_id, name], data)
-        version = self._status.files.get(name, [0])[0] + 1
-        self._status.files[name] = [version, once]
-        self.publish()
-
-    def put_json(self, name: str, obj: Any) -> None:
-        self.put(name, json.dumps(obj).encode())
-
-    def should_stop(self, fresh: bool = False) -> bool:
-        """True once a stop was requested (asked of the scheduler at most every 0.3 s)."""
-        at, value = self._stop
-        if not value and (fresh or time.monotonic() - at > 0.3):
-            value = bool(self._client.get_metadata([NS, "stop", self.job_id], False))
-            self._stop = (time.monotonic(), value)
-        return value
-
-    def publish(self, **changes: Any) -> None:
-        for k, v in changes.items():
-            setattr(self._status, k, v)
-        self._status.updated = self._last = time.time()
-        self._client.set_metadata([NS, "status", self.job_id], asdict(self._status))
-
-
-def run_job(kind: str, job_id: str, params: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, Any]:
-    """The Dask task: run one job on this worker; returns its state and result files as bytes."""
-    from distributed import get_client, get_worker
-
-    client = get_client()
-    seen = client.get_metadata([NS, "status", job_id], None)
-    status = JobStatus.from_dict(seen) if seen else JobStatus(job_id, kind, "queued", created=time.time())
-    rep = Reporter(client, status)
-    if rep.should_stop(fresh=True):
-        return {"state": "stopped", "message": "stopped before it started"}
-    if status.started:  # an earlier attempt began on a worker that died; Dask retried it
-        return {"state": "failed", "error": "the worker process died while running this job"}
-    rep.publish(state="running", started=time.time(), pid=os.getpid(), worker=get_worker().address, message="starting")
-    try:
-        module, func = JOB_KINDS[kind].split(":")
-        files = getattr(importlib.import_module(module), func)(params, blobs, rep) or {}
-        state = "stopped" if rep.should_stop(fresh=True) else "done"
-        return {"state": state, "files": files, "message": rep._status.message, "extra": rep._status.extra}
-    except ExplorerError as exc:
-        if rep.should_stop(fresh=True):  # e.g. a training stopped before its first epoch: nothing to keep
-            return {"state": "stopped", "message": str(exc)}
-        return {"state": "failed", "error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - the page must learn about any failure
-        return {"state": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-
-
-# --- the app side ------------------------------------------------------------------------
 def _safe_path(root: Path, rel: str) -> Path:
     path = (root / rel).resolve()
     if not path.is_relative_to(root.resolve()):

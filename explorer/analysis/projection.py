@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.analysis import reducers
 from explorer.analysis.evaluate import encode_split, knn_accuracy, per_sample_terms
 from explorer.data import Dataset
 from explorer.errors import ConfigError
@@ -27,12 +27,12 @@ from explorer.models import BaseVAE
 from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 
 METHODS = ("raw", "pca", "tsne", "umap")
-TSNE_CALLBACK_EVERY = 25  # iterations between openTSNE progress callbacks
-# UMAP switches from exact neighbours to NNDescent above 4,096 points; warming up past that compiles
-# NNDescent's build and query too (a 10k map's first prior transform spent 40 s compiling them).
-WARM_POINTS = 4500
+# Quality figures are measured on a seeded sample of this many points: 10-NN accuracy is
+# cross-validated on it (1 s of CPU in a 10k map's job, more at 70k), trustworthiness on 2,000 of it.
+QUALITY_POINTS = 5000
+TRUST_POINTS = 2000
 TRANSFORM_PRIOR_POINTS = 300  # prior samples placed into a t-SNE or UMAP map (each transform costs per point)
-Progress = Callable[[float, str], None]
+Progress = reducers.Progress
 
 
 @dataclass(frozen=True)
@@ -179,94 +179,17 @@ def plane(codes: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndar
     return emb, lambda z: (z - mean) @ comps.T, "PCA"
 
 
-def _tsne(
-    codes: np.ndarray,
-    p: ProjectionParams,
-    progress: Progress,
-    partial: Callable[[np.ndarray], None] | None,
-    should_stop: Callable[[], bool],
-    n_jobs: int,
-) -> tuple[np.ndarray, Any]:
-    from openTSNE import TSNE
-
-    total = p.early_iter + p.n_iter
-    seen = {"it": 0, "fitted": False}
-
-    def cb(iteration: int, error: float, embedding: Any) -> bool:
-        if seen["fitted"]:  # openTSNE's transform (for the prior overlay) reuses these callbacks
-            return False
-        seen["it"] += TSNE_CALLBACK_EVERY
-        progress(0.1 + 0.85 * min(1.0, seen["it"] / total), f"t-SNE iteration {seen['it']}/{total}, KL {error:.3f}")
-        if partial is not None:
-            partial(np.asarray(embedding, dtype=np.float32))
-        return should_stop()
-
-    tsne = TSNE(
-        n_components=p.dims,
-        perplexity=p.perplexity,
-        early_exaggeration_iter=p.early_iter,
-        n_iter=p.n_iter,
-        initialization="pca",
-        neighbors="annoy",
-        negative_gradient_method="fft" if p.dims == 2 else "bh",
-        n_jobs=n_jobs,
-        random_state=p.seed,
-        callbacks=cb,
-        callbacks_every_iters=TSNE_CALLBACK_EVERY,
-        verbose=False,
-    )
-    emb = tsne.fit(codes)
-    seen["fitted"] = True
-    return np.asarray(emb, dtype=np.float32), emb
-
-
-def _umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarray, Any]:
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
-    import umap
-
-    reducer = umap.UMAP(
-        n_components=p.dims,
-        n_neighbors=p.n_neighbors,
-        min_dist=p.min_dist,
-        random_state=p.seed,
-        n_jobs=1 if p.seed is not None else n_jobs,
-    )
-    return reducer.fit_transform(codes).astype(np.float32), reducer
-
-
-def warm_up(seed: int = 0) -> float:
-    """Import UMAP and openTSNE and compile UMAP's numba code on small fits; returns seconds.
-
-    Workers run this once at start (explorer.cluster), so a user's first UMAP pays neither the
-    imports nor numba's compilation (tens of seconds on a small machine). Two fits: one small
-    enough for exact neighbours, one large enough for NNDescent (``WARM_POINTS``), each with a
-    transform (the prior overlay) and an inverse transform (decoding an empty spot).
-    """
-    t0 = time.perf_counter()
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
-    import openTSNE  # noqa: F401
-    import umap
-
-    codes = np.random.default_rng(seed).normal(size=(WARM_POINTS, 4)).astype(np.float32)  # (N, z)
-    for n in (300, WARM_POINTS):
-        reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=seed, n_jobs=1)
-        emb = reducer.fit_transform(codes[:n])
-        reducer.transform(codes[:20])
-        reducer.inverse_transform(emb[:4])
-    return time.perf_counter() - t0
-
-
-def quality(
-    codes: np.ndarray, emb: np.ndarray, labels: np.ndarray, seed: int = 0, n_max: int = 2000
-) -> dict[str, float]:
-    """10-NN label accuracy in latent space and in the map, and trustworthiness (on <= n_max points)."""
+def quality(codes: np.ndarray, emb: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """10-NN label accuracy in latent space and in the map (on <= QUALITY_POINTS points), and
+    trustworthiness (on <= TRUST_POINTS of them); one seeded sample for both."""
     from sklearn.manifold import trustworthiness
 
-    idx = np.random.default_rng(seed).permutation(len(codes))[:n_max]
+    idx = np.random.default_rng(seed).permutation(len(codes))[:QUALITY_POINTS]
+    few = idx[:TRUST_POINTS]
     return {
-        "knn_latent": knn_accuracy(codes, labels),
-        "knn_map": knn_accuracy(emb, labels),
-        "trustworthiness": float(trustworthiness(codes[idx], emb[idx], n_neighbors=10)),
+        "knn_latent": knn_accuracy(codes[idx], labels[idx]),
+        "knn_map": knn_accuracy(emb[idx], labels[idx]),
+        "trustworthiness": float(trustworthiness(codes[few], emb[few], n_neighbors=10)),
     }
 
 
@@ -281,6 +204,7 @@ def compute_projection(
 ) -> Projection:
     """Encode the split (subset), fit the map, and derive the overlay, inverse grid and quality."""
     t0 = time.perf_counter()
+    clock = reducers.Stages()
     split = ds.split(p.split)
     index = split.subset_indices(p.limit, p.seed)
     sub = type(split)(split.images[index], split.labels[index])
@@ -290,6 +214,7 @@ def compute_projection(
     labels = sub.labels.numpy()
     rng = torch.Generator().manual_seed(p.seed)
     prior_codes = torch.randn(p.n_prior, model.latent_dim, generator=rng).numpy()
+    clock("encode")
     progress(0.08, f"fitting {p.method}")
     extra: dict[str, np.ndarray] = {}
     if p.method == "raw":
@@ -300,21 +225,25 @@ def compute_projection(
         emb, mean, comps = pca(mu, p.dims)
         prior, extra = (prior_codes - mean) @ comps.T, {"pca_mean": mean, "pca_components": comps}
     elif p.method == "tsne":
-        emb, fitted = _tsne(mu, p, progress, partial, should_stop, n_jobs)
+        emb, fitted = reducers.tsne(mu, p, progress, partial, should_stop, n_jobs)
+        clock("fit")
         progress(0.96, "placing prior samples")
         prior = (
             np.asarray(fitted.transform(prior_codes[:TRANSFORM_PRIOR_POINTS]), dtype=np.float32)
             if p.n_prior
             else np.zeros((0, p.dims), np.float32)
         )
+        clock("prior")
     else:
-        emb, reducer = _umap(mu, p, n_jobs)
+        emb, reducer = reducers.umap(mu, p, n_jobs)
+        clock("fit")
         progress(0.85, "placing prior samples")
         prior = (
             reducer.transform(prior_codes[:TRANSFORM_PRIOR_POINTS]).astype(np.float32)
             if p.n_prior
             else np.zeros((0, p.dims), np.float32)
         )
+        clock("prior")
         if p.dims == 2 and model.latent_dim > 2 and p.inverse_grid:
             progress(0.9, "inverse transform on a grid")
             g = p.inverse_grid
@@ -322,13 +251,20 @@ def compute_projection(
             xs, ys = np.meshgrid(np.linspace(lo[0], hi[0], g), np.linspace(lo[1], hi[1], g))
             grid_xy = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
             extra = {"grid_xy": grid_xy, "grid_codes": reducer.inverse_transform(grid_xy).astype(np.float32)}
+            clock("grid")
+    clock("fit")  # raw and PCA (the others add nothing here)
     progress(0.97, "measuring quality")
+    scores = quality(mu, emb, labels, p.seed)
+    clock("quality")
     meta = {
         "params": p.to_dict(),
         "n": len(sub),
         "latent_dim": model.latent_dim,
-        "quality": quality(mu, emb, labels, p.seed),
+        "quality": scores,
+        "quality_points": {"knn": min(len(sub), QUALITY_POINTS), "trustworthiness": min(len(sub), TRUST_POINTS)},
         "seconds": time.perf_counter() - t0,
+        "timings": clock.seconds,
+        "cpu_seconds": clock.cpu,
     }
     return Projection(
         emb.astype(np.float32),
@@ -352,13 +288,17 @@ def compute_from_blobs(
     from explorer.checkpoint import blobs_hash, model_from_blobs
     from explorer.data import load_dataset
 
+    clock = reducers.Stages()
     key = cache_key(blobs_hash(blobs), dataset, p)
     model, _ = model_from_blobs(blobs, Path(name).name)
     ds = load_dataset(dataset)
     if model.needs_dataset:
         model.attach(ds)
+    clock("load")
     proj = compute_projection(model, ds, p, **kw)
     proj.meta.update({"checkpoint": name, "dataset": dataset, "key": key})
+    proj.meta["timings"] = {**clock.seconds, **proj.meta["timings"]}
+    proj.meta["cpu_seconds"] = {**clock.cpu, **proj.meta["cpu_seconds"]}
     return key, proj
 
 
