@@ -78,3 +78,24 @@ def test_umap_compiled_code_lands_in_the_disk_cache(tmp_path):
     assert {"umap_", "layouts", "utils"} <= umap_files, umap_files  # not just the one umap marks itself
     assert any(f.parent.name.startswith("pynndescent_") for f in index)
     assert list((tmp_path / "numba").glob("warm-up-umap-*.done")), "later warm-ups know the cache is filled"
+
+
+@pytest.mark.parametrize(("n", "epochs"), [(1000, None), (4096, None), (4097, 200), (10_000, 200)])
+def test_umap_runs_fewer_layout_epochs_from_nndescent_size_on(monkeypatch, n, epochs):
+    import numpy as np
+
+    from explorer.analysis import reducers
+
+    seen = {}
+
+    class FakeUMAP:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+        def fit_transform(self, codes):
+            return codes[:, :2]
+
+    monkeypatch.setattr(reducers, "import_umap", lambda: type("M", (), {"UMAP": FakeUMAP}))
+    monkeypatch.setattr(reducers._warm, "is_set", lambda: True)
+    emb, _ = reducers.umap(np.zeros((n, 4), np.float32), ProjectionParams(method="umap"), n_jobs=1)
+    assert emb.shape == (n, 2) and seen["n_epochs"] == epochs

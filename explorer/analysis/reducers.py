@@ -34,6 +34,10 @@ TSNE_CALLBACK_EVERY = 25  # iterations between openTSNE progress callbacks
 # UMAP switches from exact neighbours to NNDescent above 4,096 points; warming up past that compiles
 # NNDescent's build and query too (a 10k map's first prior transform spent 40 s compiling them).
 WARM_POINTS = 4500
+# umap-learn runs 500 layout epochs up to 10,000 points and 200 above. From NNDescent's size on we
+# use 200: on the shipped z=16 model's 10k codes, 10-NN accuracy 0.954 against 0.957 and
+# trustworthiness 0.945 against 0.946, in 3.6 s of fit against 8.9 s.
+LARGE_POINTS, LARGE_EPOCHS = 4096, 200
 Progress = Callable[[float, str], None]
 _import_lock = threading.Lock()
 _warming = threading.Lock()  # held while this process warms up (explorer.cluster starts it in workers)
@@ -205,6 +209,7 @@ def umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarra
         min_dist=p.min_dist,
         random_state=p.seed,
         n_jobs=1 if p.seed is not None else n_jobs,
+        n_epochs=LARGE_EPOCHS if len(codes) > LARGE_POINTS else None,  # None: umap-learn's own choice
     )
     return reducer.fit_transform(codes).astype(np.float32), reducer
 
