@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import statistics
 import sys
@@ -85,19 +86,32 @@ class ServerClock:
         return ends[-1] - sent if ends else None
 
 
-async def _nice_browsers(interval: float = 0.5) -> None:
+async def _nice_browsers(pin: bool, interval: float = 0.5) -> None:
     """Keep every Chromium process this benchmark started at nice 19, new renderers included.
 
     (A launcher running ``nice 19 chromium`` is not enough: Chromium, run as root, raises its
-    browser process's priority itself.)
+    browser process's priority itself.) Nice alone does not keep dozens of renderer threads off the
+    server's core, since the scheduler weighs threads, not processes; with ``pin`` the browsers, the
+    Playwright driver and this process run on the last core, and the server with its Dask workers on
+    the others, as if the browsers were on other machines.
     """
     import psutil
 
+    cores = sorted(os.sched_getaffinity(0))
+    pin = pin and len(cores) > 1
+    if pin:
+        os.sched_setaffinity(0, cores[-1:])
     while True:
         for proc in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if "chromium" in proc.name() and proc.nice() != 19:
+                cmd = " ".join(proc.cmdline())
+                client = "chromium" in proc.name() or "playwright" in cmd
+                if client and proc.nice() != 19:
                     proc.nice(19)
+                if pin:
+                    want = cores[-1:] if client else cores[:-1]
+                    if proc.cpu_affinity() != want:
+                        proc.cpu_affinity(want)
         await asyncio.sleep(interval)
 
 
@@ -252,7 +266,7 @@ def _server_times(results: dict, home: Path | None) -> None:
 
 
 async def run_async(
-    n: int, rounds: int, train: bool, think: float = 1.0, ramp: float = 1.0, url: str | None = None
+    n: int, rounds: int, train: bool, think: float = 1.0, ramp: float = 1.0, url: str | None = None, pin: bool = False
 ) -> tuple[dict, list, str]:
     from playwright.async_api import async_playwright
 
@@ -260,7 +274,7 @@ async def run_async(
     errors: list[str] = []
     with _server(url) as (url, home):
         async with async_playwright() as pw:
-            nicer = asyncio.create_task(_nice_browsers())
+            nicer = asyncio.create_task(_nice_browsers(pin))
             browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             warm = await (await browser.new_context()).new_page()  # compute the default map once
             await warm.goto(f"{url}/latent-map")
@@ -272,7 +286,7 @@ async def run_async(
             if train:
                 await trainer(browser, url, epochs=40)
                 await asyncio.sleep(3)
-            groups = {"server": "streamlit run", "workers": "dask_worker", "browsers": "chromium"}
+            groups = {"server": "app.py --server.", "workers": "dask_worker", "browsers": "chromium"}
             with CpuMeter(groups) as cpu:
                 await asyncio.gather(
                     *(session(browser, url, rounds, results, errors, think, i * ramp) for i in range(n))
@@ -300,9 +314,10 @@ def run(
     ramp: float = 1.0,
     url: str | None = None,
     more: tuple[int, ...] = (16,),
+    pin: bool = False,
 ) -> tuple[list[tuple[str, str, str, str]], list[str]]:
     """Rows for the table (server-side, then browser-side, per action and load), then the notes."""
-    pace = {"think": think, "ramp": ramp, "url": url}
+    pace = {"think": think, "ramp": ramp, "url": url, "pin": pin}
     single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
     loads = {k: asyncio.run(run_async(k, rounds, train=True, **pace)) for k in dict.fromkeys((n, *more))}
     rows = []
@@ -318,7 +333,9 @@ def run(
     for k, (_, errs, _) in loads.items():
         rows.append(("load: errors", f"{len(errs)} with {k} sessions + training", f"{len(err1)} with 1 session", "-"))
     notes = [
-        f"think time {think:g} s, sessions {ramp:g} s apart, browsers at nice 19, app {url or 'on this machine'}",
+        f"think time {think:g} s, sessions {ramp:g} s apart, browsers at nice 19"
+        + (" on the last core, the server and its workers on the others" if pin else "")
+        + f", app {url or 'on this machine'}",
         f"1 session: {cpu1}",
     ] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]
     return rows, notes + [f"error: {e}" for e in err1 + [e for _, errs, _ in loads.values() for e in errs]]
@@ -332,8 +349,9 @@ if __name__ == "__main__":
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds between session starts")
     ap.add_argument("--url", help="drive the app at this URL instead of starting one here")
     ap.add_argument("--more", default="16", help="more session counts, comma-separated ('' for none)")
+    ap.add_argument("--pin", action="store_true", help="browsers on the last core, the server on the others")
     a = ap.parse_args()
-    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, tuple(int(k) for k in a.more.split(",") if k))
+    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, tuple(int(k) for k in a.more.split(",") if k), a.pin)
     print_table(rows)
     for line in notes[:25]:
         print(line)
