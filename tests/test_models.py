@@ -9,7 +9,7 @@ import torch
 
 from explorer.analysis.evaluate import evaluate_split
 from explorer.checkpoint import build_metadata, load_checkpoint, save_checkpoint
-from explorer.config import ConfigError
+from explorer.config import MAX_LATENT, ConfigError
 from explorer.models import build_model, get_model_class
 from explorer.models.base import kl_per_dim
 from explorer.training.train import TrainSettings, train
@@ -113,7 +113,7 @@ def test_checkpoint_round_trip(kind, tmp_path):
     "bad",
     [
         {"latent_dim": 0},
-        {"latent_dim": 65},
+        {"latent_dim": MAX_LATENT + 1},
         {"beta": -1.0},
         {"recon": "l1"},
         {"hidden": []},
