@@ -119,7 +119,8 @@ def test_kl_bars_sorted_split_at_threshold_with_titled_log_axis():
 
     kl = np.array([0.002, 1.5, 0.0, 0.2, 0.011, 0.009])
     fig = kl_bars_figure(kl, 0.01)
-    active, inactive = fig.data
+    active, inactive, line = fig.data
+    assert list(line.y) == [0.01, 0.01] and line.x[0] == "z1" and line.x[-1] == "z2"
     assert list(active.x) == ["z1", "z3", "z4"] and list(inactive.x) == ["z5", "z0", "z2"]
     assert list(fig.layout.xaxis.categoryarray) == ["z1", "z3", "z4", "z5", "z0", "z2"]
     assert min(inactive.y) > 0  # a zero KL still shows on the log axis

@@ -71,11 +71,9 @@ def kl_bars_figure(kl: list[float] | np.ndarray, threshold: float, height: int =
     for active, name, color in ((True, "active", "#4f46e5"), (False, "inactive (at the prior)", "#d1d5db")):
         keep = (vals > threshold) == active
         fig.add_bar(x=[f"z{d}" for d in order[keep]], y=vals[keep], name=name, marker_color=color)
-    fig.add_hline(
-        y=threshold,
-        line_dash="dash",
-        annotation_text=f"{threshold:g} nats",
-        annotation_position="bottom left",
+    ends = [f"z{order[0]}", f"z{order[-1]}"]  # a trace, not add_hline: its label lands off the line on a log axis
+    fig.add_scatter(
+        x=ends, y=[threshold] * 2, mode="lines", line={"dash": "dash", "color": "#111"}, name=f"{threshold:g} nats"
     )
     fig.update_layout(
         height=height,
