@@ -460,9 +460,14 @@ def test_sidebar_imports_a_pair_and_refuses_a_hostile_one(pair, tmp_path):
     def import_pair(page, enc: Path, dec: Path, name: str, logits: bool) -> None:
         if not page.get_by_text("Encoder (.onnx)").is_visible():
             page.get_by_text("Import an ONNX VAE").click()
-        for i, f in enumerate((enc, dec)):
-            inputs = page.locator("[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']")
-            inputs.nth(inputs.count() - 2 + i).set_input_files(str(f))
+        for label, f in (("Encoder (.onnx)", enc), ("Decoder (.onnx)", dec)):
+            # Each uploader by its own label, and on only once it shows the file: the expander's second
+            # input may not be there yet when the first upload's rerun is still drawing.
+            up = page.locator("[data-testid='stSidebar'] [data-testid='stFileUploader']", has_text=label)
+            up.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(f))
+            chip = up.locator("[data-testid='stFileChip']", has_text=f.name)
+            chip.wait_for(timeout=60_000)
+            chip.locator("[data-testid='stFileChipIconSpinner']").wait_for(state="detached", timeout=60_000)
             wait_idle(page)
         if logits:
             page.get_by_text("logits", exact=True).click()
