@@ -13,6 +13,7 @@ artifact files), so the pages read files, and jobs of earlier servers stay liste
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -22,13 +23,24 @@ from typing import Any
 
 from explorer.cluster import worker_resources
 from explorer.errors import ExplorerError
-from explorer.jobstate import ACTIVE, JOB_KINDS, NS, JobStatus, jobs_dir, read_status
+from explorer.jobstate import (
+    ACTIVE,
+    JOB_KINDS,
+    NS,
+    JobStatus,
+    heartbeat_every,
+    jobs_dir,
+    lost_reason,
+    owner_name,
+    read_status,
+)
 from explorer.jobworker import run_job
 from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
 
 __all__ = ["ACTIVE", "JobRunner", "JobStatus", "jobs_dir", "read_status", "run_job"]
 PRIORITY = {False: 10, True: -10}  # interactive work ahead of background warm-ups
 RESOURCES = {"train": "train"}  # job kind -> the worker resource it needs, where the cluster declares it
+FINISH_LEASE = 120.0  # s: a replica that claimed a job's finish and died is relieved after this
 
 
 def _safe_path(root: Path, rel: str) -> Path:
@@ -169,12 +181,8 @@ class JobRunner:
         """The job's live status (artifacts and results written to disk on the way), else the disk's."""
         with self._lock:
             st = self._live(job_id)
-            if st is None:
-                st = read_status(self.job_dir(job_id))
-                if st and st.active:  # left active by a scheduler that is gone
-                    st.state, st.error = "failed", "interrupted: the scheduler stopped while this job ran"
-                    self._mirror(st)
-                return st
+            if st is None:  # not on this scheduler: another one's (still beating), or lost with it
+                return self._lose_orphan(read_status(self.job_dir(job_id)))
             if st.active:
                 self._sync_files(st)
                 st = self._finish(st)
@@ -184,6 +192,13 @@ class JobRunner:
                 st.queue_position = self._queue_position(st)
             self._mirror(st)
             return st
+
+    def _lose_orphan(self, st: JobStatus | None) -> JobStatus | None:
+        """A status from disk, of a job this scheduler does not know: failed as lost once nobody beats for it."""
+        if st is not None and (why := lost_reason(st)):
+            st.state, st.error = "failed", why
+            self._mirror(st)
+        return st
 
     def _sync_files(self, st: JobStatus) -> None:
         d = self.job_dir(st.id)
@@ -201,13 +216,17 @@ class JobRunner:
         """True for one caller only, across every replica, per run of a job: the one that finishes it.
 
         A compare-and-set in the scheduler's event loop; ``submit`` clears the claim for a new run.
+        The claim is a lease: if its holder died while finishing, another takes over after
+        ``FINISH_LEASE`` seconds instead of leaving the job running forever.
         """
-        keys = [NS, "finisher", job_id]
+        keys, lease = [NS, "finisher", job_id], FINISH_LEASE
 
         def claim(dask_scheduler: Any = None) -> bool:  # a closure: pickled by value, the scheduler imports nothing
-            if dask_scheduler.get_metadata(keys=keys, default=None):
+            held = dask_scheduler.get_metadata(keys=keys, default=None)
+            now = time.time()
+            if held and now - float(held) < lease:  # True (an older app's claim) reads as long expired
                 return False
-            dask_scheduler.set_metadata(keys=keys, value=True)
+            dask_scheduler.set_metadata(keys=keys, value=now)
             return True
 
         return bool(self.client.run_on_scheduler(claim))
@@ -269,7 +288,12 @@ class JobRunner:
         return next((i + 1 for i, w in enumerate(order) if w.id == st.id), len(order) + 1)
 
     def _mirror(self, st: JobStatus) -> None:
+        """Write the status to disk; an active one with a heartbeat (this process follows it through its scheduler)."""
         disk = read_status(self.job_dir(st.id))
+        if st.active:
+            now, last = time.time(), disk.heartbeat if disk else None
+            fresh = last is not None and now - last < heartbeat_every()
+            st.heartbeat, st.owner = (last, disk.owner) if fresh else (now, owner_name())  # type: ignore[union-attr]
         if disk is None or asdict(disk) != {**asdict(st), "queue_position": None}:
             atomic_write_json(self.job_dir(st.id) / "status.json", {**asdict(st), "queue_position": None})
 
@@ -284,10 +308,28 @@ class JobRunner:
                 self._set(st)
                 self._mirror(st)
 
+    def restart(self, job_id: str) -> str:
+        """Run an ended job again under its id, from the spec its folder keeps (a lost or stopped one).
+
+        A user asks for it, so it runs as interactive work, ahead of warm-ups, even if it was one.
+        """
+        st = self.status(job_id)
+        if st is not None and st.active:
+            return job_id
+        try:
+            spec = json.loads((self.job_dir(job_id) / "spec.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ExplorerError(f"job {job_id} cannot be started again: its spec is unreadable") from exc
+        return self.submit(spec["kind"], spec["params"], job_id=job_id)
+
     def jobs(self, kind: str | None = None) -> list[JobStatus]:
-        """Known jobs, live and earlier ones from disk, newest first."""
+        """Known jobs, live and earlier ones from disk (the lost ones failed as such), newest first."""
+        live = self.client.get_metadata([NS, "status"], {}) or {}
         out = {d.name: s for d in self.root.iterdir() if d.is_dir() and (s := read_status(d))}
-        for job_id, d in (self.client.get_metadata([NS, "status"], {}) or {}).items():
+        for job_id, st in out.items():
+            if job_id not in live:
+                self._lose_orphan(st)
+        for job_id, d in live.items():
             out[job_id] = JobStatus.from_dict(d)
         return sorted((s for s in out.values() if kind is None or s.kind == kind), key=lambda s: -s.created)
 

@@ -7,6 +7,9 @@ A job's live status is kept in the scheduler's metadata under ``NS``; the app mi
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ JOB_KINDS = {
 }
 ACTIVE = ("queued", "running")
 NS = "explorer-jobs"  # the scheduler-metadata namespace: [NS, "status"|"files"|"stop", job_id, ...]
+LOST_ENV = "EXPLORER_JOB_LOST_AFTER"  # seconds without a heartbeat before a job is lost (default 30)
+LOST = "lost: "  # how a lost job's error begins
 
 
 @dataclass
@@ -37,6 +42,8 @@ class JobStatus:
     started: float | None = None
     updated: float = 0.0
     pid: int | None = None
+    heartbeat: float | None = None  # when an app process connected to the job's scheduler last looked at it
+    owner: str | None = None  # that process, as host:pid
     worker: str | None = None
     background: bool = False
     queue_position: int | None = None
@@ -46,6 +53,11 @@ class JobStatus:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def lost(self) -> bool:
+        """Failed because no process that could follow it was left (see ``lost_reason``)."""
+        return self.state == "failed" and (self.error or "").startswith(LOST)
 
     @property
     def eta(self) -> float | None:
@@ -71,3 +83,36 @@ def read_status(job_dir: Path) -> JobStatus | None:
         return JobStatus.from_dict(json.loads((job_dir / "status.json").read_text()))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def lost_after() -> float:
+    """Seconds without a heartbeat after which an active job its scheduler does not know is lost."""
+    return float(os.environ.get(LOST_ENV) or 30.0)
+
+
+def heartbeat_every() -> float:
+    """How often a process following a job refreshes its heartbeat on disk."""
+    return lost_after() / 6
+
+
+def owner_name() -> str:
+    """This process, as a job's heartbeat names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lost_reason(st: JobStatus, now: float | None = None) -> str | None:
+    """Why an active job that the reader's scheduler does not know is lost, or None while it may live.
+
+    Whoever follows a job through the scheduler that runs it refreshes ``heartbeat`` on disk
+    (explorer.jobs). When that stops (the app server, or the scheduler with its workers, is
+    gone) for ``lost_after()`` seconds, nothing can finish the job any more.
+    """
+    if not st.active:
+        return None
+    beat = st.heartbeat or st.updated or st.created
+    age = (now or time.time()) - beat
+    if age <= lost_after():
+        return None
+    who = f" ({st.owner})" if st.owner else ""
+    since = f"{age:.0f} s" if age < 3600 else "over an hour"
+    return f"{LOST}the app server or scheduler that ran it stopped{who}; no heartbeat for {since}. Start it again."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ import pytest
 from explorer import cluster
 from explorer.analysis.projection import ProjectionParams
 from explorer.catalog import shipped_dir
-from explorer.jobs import JobRunner, JobStatus
+from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus
+from explorer.jobstate import NS
 from explorer.storage import atomic_write_json
 from explorer.training.pipeline import RunSpec
 from explorer.training.train import TrainSettings
@@ -109,11 +111,76 @@ def test_a_second_training_waits_for_the_first(local, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_job_left_active_by_a_gone_scheduler_shows_as_interrupted(local, tmp_path):
+def test_a_job_left_active_by_a_gone_scheduler_shows_as_lost(local, tmp_path):
     d = tmp_path / "jobs" / "orphan"
     atomic_write_json(d / "status.json", JobStatus("orphan", "projection", "running").__dict__)
-    st = JobRunner(tmp_path / "jobs", client=local).status("orphan")
-    assert st.state == "failed" and "interrupted" in st.error
+    runner = JobRunner(tmp_path / "jobs", client=local)
+    assert [s.state for s in runner.jobs()] == ["failed"]  # the list says so too, not only a direct look
+    st = runner.status("orphan")
+    assert st.state == "failed" and st.lost and "no heartbeat" in st.error
+
+
+FOLLOWER = """
+import sys, time
+from explorer.jobs import JobRunner
+runner = JobRunner()  # its own LocalCluster, as an app server without $EXPLORER_SCHEDULER has
+job = runner.submit("projection", {params!r}, job_id="orphan-map")
+while runner.status(job).state != "running":
+    time.sleep(0.2)
+print("running", flush=True)
+while True:
+    time.sleep(1)  # the runner's watcher thread follows the job
+"""
+
+
+@pytest.mark.slow
+def test_a_job_whose_app_process_is_killed_is_lost_then_runs_again(local, monkeypatch):
+    """A real app-like process follows a map job on its own cluster; killed, the next reader calls it lost."""
+    monkeypatch.setenv("EXPLORER_JOB_LOST_AFTER", "6")
+    params = _map(method="tsne", limit=500, n_iter=3000)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    follower = subprocess.Popen(
+        [sys.executable, "-c", FOLLOWER.format(params=params)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its workers too, so that killing the group ends them all
+    )
+    try:
+        assert follower.stdout.readline().strip() == "running"
+        reader = JobRunner(client=local)  # another process's view: its scheduler does not know the job
+        for _ in range(12):  # over the 6 s: alive while its follower beats
+            st = reader.status("orphan-map")
+            assert st.state == "running" and not st.lost, st
+            assert st.owner and st.owner.endswith(f":{follower.pid}")
+            time.sleep(1)
+    finally:
+        os.killpg(follower.pid, signal.SIGKILL)
+        follower.wait()
+    deadline = time.monotonic() + 60
+    while not (st := reader.status("orphan-map")).lost:
+        assert time.monotonic() < deadline, st
+        time.sleep(0.5)
+    assert st.state == "failed" and "no heartbeat" in st.error
+    assert not [s for s in reader.jobs() if s.active]  # nor listed as running
+    assert reader.restart("orphan-map") == "orphan-map"
+    deadline = time.monotonic() + 240
+    while (st := reader.status("orphan-map")).state != "running" or st.progress <= 0:
+        assert st.state in ("queued", "running") and time.monotonic() < deadline, st
+        time.sleep(0.3)
+    workers = set(local.scheduler_info(n_workers=-1)["workers"])
+    assert st.worker in workers and st.owner.endswith(f":{os.getpid()}")  # runs here now
+    reader.stop("orphan-map")
+    assert reader.wait("orphan-map", timeout=120).state == "stopped"
+
+
+@pytest.mark.slow
+def test_a_finish_claim_whose_holder_died_is_taken_over(local, tmp_path):
+    """One replica finishes a job; if it died holding the claim, another may after the lease."""
+    runner = JobRunner(tmp_path / "jobs", client=local)
+    assert runner._claim_finish("claimed") and not runner._claim_finish("claimed")
+    local.set_metadata([NS, "finisher", "claimed"], time.time() - FINISH_LEASE - 1)  # its holder went silent
+    assert runner._claim_finish("claimed") and not runner._claim_finish("claimed")
 
 
 def test_eta_from_the_pace_so_far():
