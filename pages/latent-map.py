@@ -102,7 +102,7 @@ if proj is None:
     runner = ui.job_runner()
     job_id = f"map-{key}"
     st_job = runner.status(job_id)
-    if st_job is None or st_job.state in ("done", "stopped") or (st_job.state == "failed" and st.button("Try again")):
+    if st_job is None or st_job.state in ("done", "stopped"):  # failed: the panel below offers Start again
         runner.submit(
             "projection",
             {"checkpoint": str(cur.entry.path), "dataset": ds.name, "projection": params.to_dict()},

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
 
+from explorer.errors import ExplorerError
 from explorer.jobs import JobRunner, JobStatus
 
 KIND_NAMES = {"train": "training", "projection": "map"}  # job kind -> what the running-jobs list calls it
+LOST_LISTED = 3600.0  # s: how long the running-jobs list keeps a lost job, to start it again
 ENDED_KEY = "jobs_rerun_after"  # + panel key -> the job id whose end already triggered a full rerun
 
 
@@ -33,18 +36,34 @@ def job_runner() -> JobRunner:
     return runner
 
 
-def job_progress_ui(status: JobStatus, key: str, stoppable: bool = True) -> bool:
-    """Progress bar, message, ETA, queue place and a stop button. Returns True if stop was pressed."""
+def _restart(job_id: str) -> None:
+    """The Start-again button's callback: runs before the rerun, so the panel shows the job queued."""
+    try:
+        job_runner().restart(job_id)
+    except ExplorerError as exc:
+        st.toast(str(exc), icon=":material/error:")
+
+
+def job_progress_ui(status: JobStatus, key: str, stoppable: bool = True, retry: bool = False) -> bool:
+    """Progress bar, message, ETA, queue place and a stop button. Returns True if stop was pressed.
+
+    With ``retry``, a job that ended with nothing to show (failed, lost or stopped) gets a
+    Start-again button that runs it again under its id.
+    """
     if status.state == "queued":
         place = f" (place {status.queue_position} in the queue)" if status.queue_position else ""
         st.info(f"Waiting for a free worker{place}.", icon=":material/hourglass_top:")
     elif status.state == "running":
         eta = f" · about {status.eta:.0f} s left" if status.eta is not None else ""
         st.progress(status.progress, text=f"{status.message}{eta}")
+    elif status.lost:
+        st.error(f"The job was {status.error}", icon=":material/link_off:")
     elif status.state == "failed":
         st.error(f"The job failed: {status.error}", icon=":material/error:")
     elif status.state == "stopped":
         st.warning("The job was stopped.", icon=":material/stop_circle:")
+    if retry and not status.active and not has_result(status):
+        st.button("Start again", key=key + "_again", icon=":material/replay:", on_click=_restart, args=(status.id,))
     if stoppable and status.active:
         return st.button("Stop", key=key, icon=":material/stop:")
     return False
@@ -56,20 +75,26 @@ def has_result(status: JobStatus) -> bool:
 
 
 def follow_job(
-    job_id: str, key: str, stoppable: bool = True, rerun_on_result: bool = True, panel: bool = True
+    job_id: str,
+    key: str,
+    stoppable: bool = True,
+    rerun_on_result: bool = True,
+    panel: bool = True,
+    retry: bool | None = None,
 ) -> JobStatus | None:
     """Poll -> progress -> stop -> rerun, for a page's ``st.fragment(run_every=...)``.
 
     Shows the job's panel (unless ``panel`` is False, or only while it runs when ``stoppable``
-    is False), stops it when asked, and reruns the whole app once when it ends with a result,
-    so the page (and the sidebar's model picker) pick it up. Returns the status, or None.
+    is False), stops it when asked, offers to start it again if it ended with nothing (``retry``,
+    by default when ``stoppable``), and reruns the whole app once when it ends with a result, so
+    the page (and the sidebar's model picker) pick it up. Returns the status, or None.
     """
     runner = job_runner()
     status = runner.status(job_id)
     if status is None:
         return None
     if panel and (stoppable or status.active or status.state == "failed"):
-        if job_progress_ui(status, key=key, stoppable=stoppable):
+        if job_progress_ui(status, key=key, stoppable=stoppable, retry=stoppable if retry is None else retry):
             runner.stop(job_id)
             status = runner.status(job_id) or status
     run = f"{job_id}@{status.created}"  # this run of the job: a map recomputed later under its id reruns again
@@ -93,10 +118,12 @@ def _job_title(job_dir: Path) -> str | None:
 def running_jobs_ui(key: str, kind: str | None = None) -> None:
     """Every active job on the cluster, whichever session or app replica started it: progress and Stop.
 
-    Call it inside a page's ``st.fragment(run_every=...)``; the list comes from the scheduler.
+    Jobs lost in the last hour (their app server or scheduler stopped) are listed too, with Start
+    again. Call it inside a page's ``st.fragment(run_every=...)``; the list comes from the scheduler.
     """
     runner = job_runner()
-    active = [s for s in runner.jobs(kind) if s.active]
+    recent = time.time() - LOST_LISTED
+    active = [s for s in runner.jobs(kind) if s.active or (s.lost and (s.heartbeat or s.updated) > recent)]
     if not active:
         st.caption("No job is running or waiting.")
         return
@@ -106,5 +133,5 @@ def running_jobs_ui(key: str, kind: str | None = None) -> None:
             name = _job_title(runner.job_dir(status.id))
             what = "warm-up" if status.background else KIND_NAMES.get(status.kind, status.kind)
             st.markdown(f"**{name or status.id}** · {what} · {status.state}")
-            if job_progress_ui(status, key=f"{key}stop_{status.id}"):
+            if job_progress_ui(status, key=f"{key}stop_{status.id}", retry=status.lost):
                 runner.stop(status.id)
