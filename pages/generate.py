@@ -5,7 +5,7 @@ import torch
 
 from explorer import ui
 from explorer.analysis.corrupt import CORRUPTIONS, corrupt, recon_errors
-from explorer.analysis.generate import prior_samples
+from explorer.analysis.generate import prior_samples, reconstruct, reconstructions
 from explorer.course.steps import STEPS
 from explorer.ui import course
 
@@ -55,10 +55,7 @@ with recon_tab:
         key=P + "view",
         format_func=lambda v: {"bce": "BCE (nats)", "mse": "summed squared error"}[v],
     )
-    idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(r_seed))[:r_n]
-    x = ds.test.images[idx]
-    with torch.no_grad():
-        x_hat = model.reconstruct(x.to(model.device), ds.test.labels[idx].to(model.device)).cpu()
+    x, x_hat, idx = reconstructions(model, ds.test, r_n, r_seed)
     errs = recon_errors(x, x_hat, view)
     cols = st.columns(8)
     for i in range(len(x)):
@@ -99,8 +96,7 @@ with denoise_tab:
         amount = st.slider("Strength", 0.0, 1.0, 0.3, 0.05, key=P + "dn_amount")
     x = ds.test.images[index : index + 1]
     noisy = corrupt(x, kind, amount, seed=index)
-    with torch.no_grad():
-        cleaned = model.reconstruct(noisy.to(model.device), ds.test.labels[index : index + 1].to(model.device)).cpu()
+    cleaned = reconstruct(model, noisy, ds.test.labels[index : index + 1])
     cols = st.columns(3)
     for col, img, cap in zip(
         cols,

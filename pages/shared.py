@@ -11,8 +11,11 @@ from explorer import ui
 from explorer.analysis.multimodal import (
     alignment_from_codes,
     cross_generate,
+    decode_both,
+    encode_items,
     encode_modality,
     nearest_across,
+    one_hot_labels,
     posterior_spread,
 )
 from explorer.analysis.traverse import traversal_codes, traversal_values
@@ -115,8 +118,7 @@ with map_tab:
             ((an["a"], an["la"]), (an["b"], an["lb"])) if qi == 0 else ((an["b"], an["lb"]), (an["a"], an["la"]))
         )
         if j is None and q_img is not None:  # a drawing: its code, encoded as the test digits were
-            with torch.no_grad():
-                qa, j, qlab = model.encode_modality(0, q_img[None].to(model.device))[0].cpu().numpy(), 0, None
+            qa, j, qlab = encode_items(model, 0, q_img[None]), 0, None
     if q_img is None:
         g2.caption("Draw a digit on the pad to see the nearest codes of the other modality.")
     else:
@@ -164,7 +166,7 @@ with gen_tab:
         st.markdown(f"**{m2} → {m1}**")
         if label_mode:
             k = st.selectbox("Class", range(len(names)), key=P + "label", format_func=lambda c: names[c])
-            x2 = torch.nn.functional.one_hot(torch.tensor([k]), len(names)).float()
+            x2 = one_hot_labels([k], len(names))
         else:
             fsplit = Split(pair.partner.test.images, pair.partner.test.labels)
             j = ui.image_picker(fsplit, names2, key=P + "f", label="Item", default_class=3)
@@ -182,8 +184,7 @@ with trav_tab:
     k = st.slider("Rows: top-k dimensions", 1, model.latent_dim, min(4, model.latent_dim), key=P + "k")
     zc = torch.from_numpy(an["a"][0])
     codes = traversal_codes(zc, order[:k], traversal_values(3.0, 9))
-    with torch.no_grad():
-        g1, g2 = model.decode(codes.to(model.device)).cpu(), model.decode2(codes.to(model.device)).cpu()
+    g1, g2 = decode_both(model, codes)
     c1, c2 = st.columns(2)
     with c1:
         ui.show_grid(g1, nrow=9, scale=2, caption=f"{m1} decoder")

@@ -116,3 +116,33 @@ def test_cross_generation_and_the_shared_map():
     fig = shared_map_figure(("mnist", "fashion-mnist"), (a, b[:500]), (la, lb[:500]), (ds.class_names, ds.class_names))
     assert len(fig.data) == 20 and {t.marker.symbol for t in fig.data} == {"circle", "x"}
     assert sum(len(t.x) for t in fig.data) == len(a) + 500 and "PCA" in fig.layout.title.text
+
+
+@pytest.mark.skipif(not JOINT.exists(), reason="shipped joint checkpoint missing")
+def test_a_drawn_digit_is_encoded_as_the_test_digits_are():
+    """/shared's gallery query from the pad: the core call the page makes, checked against the split's codes."""
+    from explorer.analysis.multimodal import encode_items, nearest_across
+    from explorer.data.drawing import center_drawing
+
+    model, meta = load_for_use(JOINT)
+    ds = load_dataset(meta["dataset"])
+    a, _, la = encode_modality(model, ds, "mnist")
+    q = encode_items(model, 0, ds.test.images[3:4])
+    assert q.shape == (1, model.latent_dim) and np.allclose(q[0], a[3], atol=1e-5)
+    drawn = center_drawing(ds.test.images[3, 0].numpy().ravel())  # a digit as the pad would hand it over
+    rows, _ = nearest_across(encode_items(model, 0, drawn[None]), 0, a, 10)
+    assert np.bincount(la[rows]).argmax() == la[3]  # among digits of its class
+
+
+@pytest.mark.skipif(not JOINT.exists(), reason="shipped joint checkpoint missing")
+def test_decode_both_and_one_hot_labels():
+    from explorer.analysis.multimodal import decode_both, one_hot_labels
+
+    model, _ = load_for_use(JOINT)
+    z = torch.randn(5, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    g1, g2 = decode_both(model, z)
+    with torch.no_grad():
+        assert torch.allclose(g1, model.decode(z)) and torch.allclose(g2, model.decode2(z))
+    assert g1.shape == g2.shape == (5, 1, 28, 28) and not torch.allclose(g1, g2)
+    oh = one_hot_labels([2, 0], 10)
+    assert oh.shape == (2, 10) and oh.dtype == torch.float32 and oh.argmax(1).tolist() == [2, 0] and oh.sum() == 2

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from explorer.analysis.corrupt import CORRUPTIONS, corrupt, recon_errors
-from explorer.analysis.generate import prior_samples
+from explorer.analysis.generate import prior_samples, reconstruct, reconstructions
 from explorer.analysis.traverse import (
     code_of,
     decode_codes,
@@ -71,6 +71,17 @@ def test_conditional_samples_one_row_per_class():
     cvae = make_model("cvae-mlp", {"latent_dim": 2}, 0).eval()
     images, labels = prior_samples(cvae, n=30, seed=1)
     assert images.shape == (30, 1, 28, 28) and labels.tolist() == [c for c in range(10) for _ in range(3)]
+
+
+def test_reconstructions_are_the_cvae_decoding_its_own_labels(mnist):
+    """/generate's reconstruction and denoising calls: the posterior mean decoded with each image's class."""
+    cvae = make_model("cvae-mlp", {"latent_dim": 2}, 0).eval()
+    x, x_hat, idx = reconstructions(cvae, mnist.test, n=6, seed=3)
+    assert torch.equal(x, mnist.test.images[idx]) and x_hat.shape == x.shape
+    with torch.no_grad():
+        assert torch.allclose(x_hat, cvae.reconstruct(x, mnist.test.labels[idx]))
+    other = reconstruct(cvae, x, (mnist.test.labels[idx] + 1) % 10)
+    assert not torch.allclose(other, x_hat)  # the label is used, not dropped
 
 
 @pytest.mark.parametrize("kind", CORRUPTIONS)

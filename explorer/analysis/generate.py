@@ -10,12 +10,17 @@ from explorer.models import BaseVAE
 
 
 @torch.no_grad()
+def reconstruct(model: BaseVAE, x: Tensor, y: Tensor | None = None) -> Tensor:
+    """Decoded posterior means of images (labels for a conditional model): (B, C, H, W) on the CPU."""
+    return model.reconstruct(x.to(model.device), None if y is None else y.to(model.device)).cpu()
+
+
+@torch.no_grad()
 def reconstructions(model: BaseVAE, split: Split, n: int = 16, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """n seeded test images, their reconstructions (decoded posterior means), and their indices."""
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
-    x = split.images[idx].to(model.device)  # (n, C, H, W)
-    y = split.labels[idx].to(model.device)
-    return x.cpu(), model.reconstruct(x, y).cpu(), idx
+    x = split.images[idx]  # (n, C, H, W)
+    return x, reconstruct(model, x, split.labels[idx]), idx
 
 
 @torch.no_grad()

@@ -14,12 +14,30 @@ def _second_split(ds: object, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     partner = ds.partner  # type: ignore[attr-defined]
     if partner.kind == "label":
         labels = ds.split(split).labels  # type: ignore[attr-defined]
-        return torch.nn.functional.one_hot(labels, partner.shape[0]).float(), labels
+        return one_hot_labels(labels, partner.shape[0]), labels
     if partner.kind == "text":
         s = ds.split(split)  # type: ignore[attr-defined]
         return partner.bags(s.images, s.labels), s.labels
     parts = {"train": [partner.train], "test": [partner.test], "all": [partner.train, partner.test]}[split]
     return torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts])
+
+
+def one_hot_labels(labels: torch.Tensor | list[int], n_classes: int) -> torch.Tensor:
+    """The label modality's input: (B,) class indices -> (B, n_classes) one-hot rows."""
+    return torch.nn.functional.one_hot(torch.as_tensor(labels).long(), n_classes).float()
+
+
+@torch.no_grad()
+def encode_items(model: BaseVAE, modality: int, x: torch.Tensor) -> np.ndarray:
+    """Posterior means of items of modality 0 or 1, each encoded alone, as the test codes are: (B, z) numpy."""
+    return model.encode_modality(modality, x.to(model.device))[0].cpu().numpy()  # type: ignore[attr-defined]
+
+
+@torch.no_grad()
+def decode_both(model: BaseVAE, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same codes through both decoders: (B, z) -> ((B, ...), (B, ...)) on the CPU."""
+    z = z.to(model.device)
+    return model.decode_modality(0, z).cpu(), model.decode_modality(1, z).cpu()  # type: ignore[attr-defined]
 
 
 @torch.no_grad()
