@@ -25,6 +25,25 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}  # address ("" = the local cluster) -> Client
 _cluster: Any = None
 _workers: list[subprocess.Popen] = []  # the local cluster's worker programs
+_exiting = threading.Event()  # set at interpreter exit: threads still using the cluster end quietly
+_exit_hook: list[bool] = []  # [True] once the exit hook is registered
+
+
+class ClusterClosed(RuntimeError):
+    """Asked for a client while the process exits."""
+
+
+def exiting() -> bool:
+    """True once the process has begun to exit (its cluster is closing or closed)."""
+    return _exiting.is_set()
+
+
+def _at_exit() -> None:
+    _exiting.set()
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # its jobs dying with it are no news
+    shutdown()
 
 
 def scheduler_address(explicit: str | None = None) -> str:
@@ -123,9 +142,18 @@ def get_client(address: str | None = None) -> Any:
     """The process's Dask client for ``address`` (see ``scheduler_address``); started on first use."""
     addr = scheduler_address(address)
     with _lock:
+        if _exiting.is_set():
+            raise ClusterClosed("the process is exiting")
         client = _clients.get(addr)
         if client is not None and client.status == "running":
             return client
+        import distributed  # noqa: F401 - imported before our exit hook is registered, so ours runs first
+
+        if not _exit_hook:
+            _exit_hook.append(True)
+            # Before the interpreter joins threads: later, concurrent.futures refuses the work that
+            # distributed offloads while it closes ("cannot schedule new futures after shutdown").
+            getattr(threading, "_register_atexit", atexit.register)(_at_exit)
         if addr:
             from distributed import Client
 
@@ -134,15 +162,18 @@ def get_client(address: str | None = None) -> Any:
             client = _start_local()
         client.register_plugin(_worker_setup())
         _clients[addr] = client
-        if len(_clients) == 1:
-            atexit.register(shutdown)
         return client
 
 
 def shutdown() -> None:
-    """Close every client, then the local cluster if this process started one."""
+    """Close every client, then the local cluster if this process started one.
+
+    At exit, a thread may hold the lock while it starts the cluster: after a second this goes
+    ahead without it (that thread then fails, and ``exiting()`` tells it to keep quiet).
+    """
     global _cluster
-    with _lock:
+    locked = _lock.acquire(timeout=1 if _exiting.is_set() else -1)
+    try:
         for client in _clients.values():
             try:
                 client.close(timeout=5)
@@ -163,6 +194,9 @@ def shutdown() -> None:
             except Exception:  # noqa: BLE001
                 pass
             _cluster = None
+    finally:
+        if locked:
+            _lock.release()
 
 
 def worker_resources(client: Any) -> set[str]:

@@ -183,6 +183,32 @@ def test_a_finish_claim_whose_holder_died_is_taken_over(local, tmp_path):
     assert runner._claim_finish("claimed") and not runner._claim_finish("claimed")
 
 
+EXITER = """
+import sys, threading, time
+from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
+from explorer.checkpoint import content_hash, read_metadata
+from explorer.jobs import JobRunner
+from explorer.ui.jobs import _warm_start
+
+default = shipped_dir() / f"{DEFAULT_CHECKPOINT}.safetensors"
+args = (JobRunner().submit, default, read_metadata(default)["dataset"], content_hash(default.read_bytes()))
+threading.Thread(target=_warm_start, args=args, name="warm-start", daemon=True).start()  # as job_runner() does
+time.sleep(float(sys.argv[1]))  # then exit, while that thread starts the cluster or queues the maps
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [4, 8])
+def test_exiting_while_the_warm_start_thread_runs_is_quiet(delay, tmp_path):
+    """An app process (or an AppTest of app.py) that ends while the warm-up thread works prints nothing."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPLORER_HOME": str(tmp_path)}
+    res = subprocess.run(
+        [sys.executable, "-c", EXITER, str(delay)], env=env, capture_output=True, text=True, timeout=180
+    )
+    noise = [ln for ln in res.stderr.splitlines() if "No runtime found" not in ln]  # streamlit's, outside a server
+    assert res.returncode == 0 and not noise, "\n".join(noise[-30:])
+
+
 def test_eta_from_the_pace_so_far():
     st = JobStatus("j", "train", "running", progress=0.25, started=100.0, updated=110.0)
     assert st.eta == pytest.approx(30.0)

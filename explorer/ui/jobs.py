@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -13,8 +14,21 @@ from explorer.errors import ExplorerError
 from explorer.jobs import JobRunner, JobStatus
 
 KIND_NAMES = {"train": "training", "projection": "map"}  # job kind -> what the running-jobs list calls it
+log = logging.getLogger(__name__)
 LOST_LISTED = 3600.0  # s: how long the running-jobs list keeps a lost job, to start it again
 ENDED_KEY = "jobs_rerun_after"  # + panel key -> the job id whose end already triggered a full rerun
+
+
+def _warm_start(*args: object) -> None:
+    """Queue the warm-up maps (best effort): one log line if that fails, none if the process exits meanwhile."""
+    from explorer.analysis.projection import warm_start
+    from explorer.cluster import exiting
+
+    try:
+        warm_start(*args)
+    except Exception as exc:  # noqa: BLE001 - a thread's traceback would say nothing more to a user
+        if not exiting():
+            log.warning("the warm-up maps were not queued: %s: %s", type(exc).__name__, exc)
 
 
 @st.cache_resource
@@ -24,7 +38,6 @@ def job_runner() -> JobRunner:
     The warm-ups' first submit starts the LocalCluster (or connects to $EXPLORER_SCHEDULER),
     once per server process, in a background thread.
     """
-    from explorer.analysis.projection import warm_start
     from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
     from explorer.checkpoint import content_hash, read_metadata
 
@@ -32,7 +45,7 @@ def job_runner() -> JobRunner:
     default = shipped_dir() / f"{DEFAULT_CHECKPOINT}.safetensors"
     if default.is_file():  # from a thread: starting the cluster must not hold up the first page
         args = (runner.submit, default, read_metadata(default)["dataset"], content_hash(default.read_bytes()))
-        threading.Thread(target=warm_start, args=args, name="warm-start", daemon=True).start()
+        threading.Thread(target=_warm_start, args=args, name="warm-start", daemon=True).start()
     return runner
 
 
