@@ -9,7 +9,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.checkpoint import MAX_FILE_BYTES, check_dataset_fits, content_hash, model_from_bytes, read_metadata
+from explorer.checkpoint import check_dataset_fits, content_hash, model_from_bytes
+from explorer.checkpoint_header import MAX_FILE_BYTES, read_metadata
 from explorer.data import load_dataset
 from explorer.errors import CheckpointError, ExplorerError
 from explorer.storage import StorageError, atomic_write_bytes, atomic_write_json, home_dir

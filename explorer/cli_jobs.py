@@ -107,7 +107,7 @@ def _train_on_cluster(args: argparse.Namespace, spec) -> int:
         raise ExplorerError("the training job ended without a checkpoint")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     shutil.move(ckpt, args.out)
-    from explorer.checkpoint import read_metadata
+    from explorer.checkpoint_header import read_metadata
 
     print(json.dumps({"checkpoint": str(args.out), **read_metadata(args.out)["test_metrics"]}))
     return 0
@@ -120,7 +120,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     from explorer.analysis.projection import ProjectionParams, get_or_compute
     from explorer.catalog import resolve
-    from explorer.checkpoint import read_metadata
+    from explorer.checkpoint_header import read_metadata
     from explorer.storage import atomic_write_bytes
 
     path = resolve(args.checkpoint)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from safetensors.torch import save as st_save
 
-from explorer.checkpoint import META_KEY, build_metadata, checkpoint_bytes
+from explorer.checkpoint import build_metadata, checkpoint_bytes
+from explorer.checkpoint_header import META_KEY
 from explorer.training.train import make_model
 
 MARKER = "PWNED"

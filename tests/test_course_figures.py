@@ -7,6 +7,7 @@ import pytest
 
 from explorer.course import demos
 from explorer.figures import courseview as cv
+from explorer.figures import reparamview as rv
 from explorer.figures.anchorview import anchor_figure, class_map_figure
 from tests.helpers import model_for
 
@@ -38,7 +39,7 @@ def test_architecture_labels_sit_clear_of_every_box(kind):
 
 
 def test_gradient_arrows_start_and_end_on_box_edges():
-    fig = cv.gradient_diagram()
+    fig = rv.gradient_diagram()
     boxes = _rects(fig)
     arrows = [a for a in fig.layout.annotations if a.showarrow]
     assert len(arrows) == 8 + 6  # the forward pass, and the gradient back along all but the input's and ε's edges
@@ -58,7 +59,7 @@ def test_gradient_arrows_start_and_end_on_box_edges():
 
 def test_reparam_cloud_zooms_in_on_the_draws(small):
     rep = demos.reparameterise(model_for("vae-mlp", {"latent_dim": 2}, seed=0), small[0].images[0], seed=1)
-    fig = cv.reparam_cloud(rep, np.random.default_rng(0).normal(size=(100, 2)) * 3)
+    fig = rv.reparam_cloud(rep, np.random.default_rng(0).normal(size=(100, 2)) * 3)
     (x0, x1), (y0, y1) = fig.layout.xaxis2.range, fig.layout.yaxis2.range
     c = rep.cloud.numpy()
     inside = (c[:, 0] > x0) & (c[:, 0] < x1) & (c[:, 1] > y0) & (c[:, 1] < y1)

@@ -186,7 +186,8 @@ def test_a_finish_claim_whose_holder_died_is_taken_over(local, tmp_path):
 EXITER = """
 import sys, threading, time
 from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
-from explorer.checkpoint import content_hash, read_metadata
+from explorer.checkpoint import content_hash
+from explorer.checkpoint_header import read_metadata
 from explorer.jobs import JobRunner
 from explorer.ui.jobs import _warm_start
 

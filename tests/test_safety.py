@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from explorer.catalog import save_upload
-from explorer.checkpoint import load_checkpoint, read_metadata
+from explorer.checkpoint import load_checkpoint
+from explorer.checkpoint_header import read_metadata
 from explorer.data import load_npz
 from explorer.errors import CheckpointError, DatasetError
 from tests.bad_files import (
@@ -180,7 +181,7 @@ def test_config_caps_are_checked_for_every_model_kind(kind):
 
 
 def test_parser_crashes_become_one_line_errors(tmp_path):
-    from explorer.checkpoint import read_metadata
+    from explorer.checkpoint_header import read_metadata
 
     for name, path in parser_crashers(tmp_path).items():
         for reader in (read_metadata, load_checkpoint):

@@ -13,6 +13,7 @@ from explorer.catalog import list_checkpoints
 from explorer.course import demos
 from explorer.course.steps import AE, CVAE, Z2, Z16
 from explorer.figures import courseview as cv
+from explorer.figures import reparamview as rv
 from explorer.figures.mapview import class_scatter
 from explorer.figures.viz import kl_bars_figure
 from explorer.models import BaseVAE
@@ -128,11 +129,11 @@ def reparam() -> None:
     with d:
         eps = ", ".join(f"{v:+.2f}" for v in rep.eps.tolist())
         st.markdown(f"ε = ({eps}) → z = μ + σ⊙ε = ({', '.join(f'{v:+.2f}' for v in rep.z.tolist())})")
-        st.plotly_chart(cv.reparam_bars(rep), key=P + "rp_bars")
+        st.plotly_chart(rv.reparam_bars(rep), key=P + "rp_bars")
     left, right = st.columns([3, 2])
     mu, _, _ = _codes(path, stamp)
-    left.plotly_chart(cv.reparam_cloud(rep, mu), key=P + "rp_cloud")
-    right.plotly_chart(cv.gradient_diagram(rep), key=P + "rp_grad")
+    left.plotly_chart(rv.reparam_cloud(rep, mu), key=P + "rp_cloud")
+    right.plotly_chart(rv.gradient_diagram(rep), key=P + "rp_grad")
 
 
 def beta() -> None:

@@ -11,6 +11,7 @@ import torch
 
 from explorer.course import demos
 from explorer.figures import courseview as cv
+from explorer.figures import reparamview as rv
 from explorer.figures.mapview import class_scatter
 from explorer.models import BaseVAE
 from explorer.ui.resources import cached_dataset, cached_dims_by_kl, cached_model
@@ -35,9 +36,9 @@ def reparam_panel(
     c1, c2 = st.columns([1, 3])
     with c1:
         show_image(rep.decoded, 140, "decode(z), z = μ + σ⊙ε")
-    c2.plotly_chart(cv.reparam_bars(rep), key=key + "bars")
+    c2.plotly_chart(rv.reparam_bars(rep), key=key + "bars")
     if model.latent_dim == 2:
-        st.plotly_chart(cv.reparam_cloud(rep, background), key=key + "cloud")
+        st.plotly_chart(rv.reparam_cloud(rep, background), key=key + "cloud")
 
 
 @st.cache_data(max_entries=8, show_spinner="k-means on the codes…")

@@ -39,7 +39,8 @@ def job_runner() -> JobRunner:
     once per server process, in a background thread.
     """
     from explorer.catalog import DEFAULT_CHECKPOINT, shipped_dir
-    from explorer.checkpoint import content_hash, read_metadata
+    from explorer.checkpoint import content_hash
+    from explorer.checkpoint_header import read_metadata
 
     runner = JobRunner()
     default = shipped_dir() / f"{DEFAULT_CHECKPOINT}.safetensors"

@@ -18,7 +18,7 @@ from explorer.catalog import (
     uploads_cap_bytes,
     uploads_size,
 )
-from explorer.checkpoint import MAX_FILE_BYTES
+from explorer.checkpoint_header import MAX_FILE_BYTES
 from explorer.data import DATASET_NAMES, Dataset
 from explorer.device import device_problem, pick_device
 from explorer.errors import ExplorerError
