@@ -139,7 +139,7 @@ with gen_tab:
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown(f"**{m1} → {m2}**")
-        i = ui.image_picker(pair.test, names, key=P + "d", label="Digit", default_class=3)
+        x1, i = pick_or_draw(pair.test, names, P + "d", "a digit", default_class=3)
         spread = st.slider(
             "Spread of the draws (× σ)",
             1.0,
@@ -149,19 +149,24 @@ with gen_tab:
             key=P + "spread",
             help="Draw from N(μ, (k·σ)²): k = 1 is q(z | digit) itself; larger k shows what nearby codes decode to.",
         )
-        out = cross_generate(model, 0, pair.test.images[i : i + 1], seed=i, spread=spread)
-        ui.show_image(pair.test.images[i], width=112, caption=f"input: {names[int(pair.test.labels[i])]}")
-        if label_mode:
-            st.bar_chart({"probability": out[0].numpy()}, height=200)
-            st.caption(f"Predicted class from the digit's code: **{names[int(out[0].argmax())]}**")
+        if x1 is None:
+            st.caption(f"Draw a digit on the pad to see the {m2} decoded from its code.")
         else:
-            ui.show_grid(out, nrow=4, scale=2, caption=f"{m2} decoded from μ (first) and 7 draws from q(z | digit)")
-            sig, gap = posterior_spread(an["a"], an["lva"])
-            st.caption(
-                f"q(z | digit) is narrow: its σ is about {sig:.2f} per dimension, while digits' codes lie {gap:.2f} "
-                "apart on average, so the draws vary in details (shade, sleeve, outline), not in kind. Raise the "
-                "spread, or see the retrieval gallery on the first tab for the variety of real garments near this code."
-            )
+            out = cross_generate(model, 0, x1[None], seed=i or 0, spread=spread)
+            if i is not None:  # a drawing is shown above, as the model sees it
+                ui.show_image(x1, width=112, caption=f"input: {names[int(pair.test.labels[i])]}")
+            if label_mode:
+                st.bar_chart({"probability": out[0].numpy()}, height=200)
+                st.caption(f"Predicted class from the digit's code: **{names[int(out[0].argmax())]}**")
+            else:
+                ui.show_grid(out, nrow=4, scale=2, caption=f"{m2} decoded from μ (first) and 7 draws from q(z | digit)")
+                sig, gap = posterior_spread(an["a"], an["lva"])
+                st.caption(
+                    f"q(z | digit) is narrow: its σ is about {sig:.2f} per dimension, while digits' codes lie "
+                    f"{gap:.2f} apart on average, so the draws vary in details (shade, sleeve, outline), not in kind. "
+                    "Raise the spread, or see the retrieval gallery on the first tab for the variety of real garments "
+                    "near this code."
+                )
     with right:
         st.markdown(f"**{m2} → {m1}**")
         if label_mode:

@@ -168,10 +168,12 @@ def test_start_from_a_training_image_and_edit_it_by_touch(anchors_page):
     [
         ("mnist-caption-joint-vae", "Digit → caption", "text=Decoded from its code: a"),
         ("mnist-fashion-joint-vae", None, "text=The 10 nearest fashion-mnist codes"),
+        ("mnist-fashion-joint-vae", "Cross-modal generation", "text=fashion-mnist decoded from μ (first)"),
     ],
 )
 def test_a_drawn_one_on_shared(app, model, tab, expect):
-    """A vertical stroke, drawn: the caption model reads a one, the garment gallery shows trousers (class 1)."""
+    """A vertical stroke, drawn: the caption model reads a one, the garment gallery shows trousers (class 1),
+    and the cross-modal tab decodes garments from it."""
     url, b = app
     page = b.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{url}/shared")
@@ -182,18 +184,22 @@ def test_a_drawn_one_on_shared(app, model, tab, expect):
     wait_idle(page, 120_000)
     if tab:
         page.get_by_role("tab", name=tab).click()
-    page.get_by_text("draw a digit").first.click(timeout=60_000)
+    page.get_by_text("draw a digit").locator("visible=true").first.click(timeout=60_000)  # the open tab's
     page.wait_for_selector(".dc-pad[data-ready='1']", timeout=60_000)
     page.locator(PAD).first.scroll_into_view_if_needed()
     stroke(page, None, (0.5, 0.15), (0.5, 0.85))
     page.wait_for_selector(expect, timeout=60_000)
     wait_idle(page)
     main = page.inner_text("[data-testid='stMain']")
-    if tab:
+    if tab == "Cross-modal generation":  # the garments decoded from the drawing's code, under it
+        assert "Draw a digit on the pad" not in main  # it says so only while the pad is blank
+        assert page.locator("[data-testid='stImage']").locator("visible=true").count() >= 4  # preview, grids, item
+    elif tab:
         assert "Decoded from its code: a" in main and " one" in main.split("Decoded from its code:")[1].split("\n")[0]
     else:
         labels = [line for line in main.splitlines() if " · " in line and line.split(" · ")[0] in FASHION]
         assert sum(line.startswith("Trouser") for line in labels) >= 6, labels
-    page.screenshot(path=str(SHOTS / f"shared-drawn-{model}.png"), full_page=True)
+    part = "-generation" if tab == "Cross-modal generation" else ""
+    page.screenshot(path=str(SHOTS / f"shared-drawn-{model}{part}.png"), full_page=True)
     assert not exceptions(page)
     page.close()
