@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from explorer.checkpoint_header import REQUIRED_META
 from tests.bad_files import MARKER, bad_checkpoints
 
 
@@ -40,20 +41,7 @@ def test_train_prints_final_metrics(trained):
 
 def test_info(trained):
     meta = json.loads(run("info", "--json", str(trained[0])).stdout)
-    for key in (
-        "model",
-        "config",
-        "latent_dim",
-        "dataset",
-        "split",
-        "seed",
-        "epochs",
-        "history",
-        "test_metrics",
-        "versions",
-        "created",
-    ):
-        assert key in meta
+    assert set(REQUIRED_META) <= set(meta)
     assert meta["dataset"] == "digits" and meta["epochs"] == 2 and len(meta["history"]) == 2
 
 
