@@ -1,0 +1,35 @@
+"""What the app server caches to make each rerun cheaper gives the same result as building it anew."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.io
+import plotly.tools
+
+from explorer.checkpoint import load_checkpoint
+from explorer.data import load_dataset
+from explorer.figures.mapview import FrozenFigure, latent_map
+
+
+def _wire(fig) -> str:
+    """The JSON ``st.plotly_chart`` sends for ``fig`` (the same two calls it makes)."""
+    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True), validate=False)
+
+
+def test_frozen_map_figure_sends_the_same_json_every_time():
+    from explorer.analysis.projection import ProjectionParams, compute_projection
+    from explorer.catalog import shipped_dir
+
+    ds = load_dataset("mnist")
+    z2 = load_checkpoint(shipped_dir() / "mnist-vae-mlp-z2.safetensors")[0]
+    raw = compute_projection(z2, ds, ProjectionParams(method="raw", limit=300, n_prior=50))
+    fig, _ = latent_map(z2, raw, ds.class_names, show_prior=True, highlight=(3,))
+    frozen = FrozenFigure(fig)
+    first = _wire(frozen)
+    assert first == _wire(fig)  # the same figure: traces, their arrays, the manifold image, the layout
+    assert _wire(frozen) == first  # serialising it (plotly pops each trace's uid) left it as it was
+    data = json.loads(first)["data"]
+    assert sum(1 for t in data if t.get("name") in ds.class_names) == len(np.unique(raw.labels))
+    assert not frozen.data  # only the JSON is kept
