@@ -33,3 +33,26 @@ def test_frozen_map_figure_sends_the_same_json_every_time():
     data = json.loads(first)["data"]
     assert sum(1 for t in data if t.get("name") in ds.class_names) == len(np.unique(raw.labels))
     assert not frozen.data  # only the JSON is kept
+
+
+def test_latent_map_builds_k_means_only_while_its_expander_is_open(tmp_path, monkeypatch):
+    """A closed expander costs nothing per rerun; opened, it shows what it did before."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.analysis.projection import ProjectionParams, get_or_compute
+    from explorer.catalog import shipped_dir
+
+    get_or_compute(shipped_dir() / "mnist-vae-mlp-z2.safetensors", "mnist", ProjectionParams(method="raw", axes=(0, 1)))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.session_state["sidebar_model"] = "mnist-vae-mlp-z2"
+    at.run()
+    at.switch_page("pages/latent-map.py").run()
+    assert not at.exception and at.get("plotly_chart")  # the cached map is drawn
+    ari = "Adjusted Rand index"
+    assert ari not in [m.label for m in at.metric]
+    at.session_state["latentmap_km_open"] = True
+    at.run()
+    assert not at.exception
+    assert ari in [m.label for m in at.metric]
