@@ -56,3 +56,23 @@ def test_latent_map_builds_k_means_only_while_its_expander_is_open(tmp_path, mon
     at.run()
     assert not at.exception
     assert ari in [m.label for m in at.metric]
+
+
+def test_the_app_server_decodes_with_one_torch_thread():
+    """Script runs share one process: torch's intra-op pool would spin on the core other sessions need."""
+    import threading
+    from pathlib import Path
+
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.ui.sidebar import SERVER_TORCH_THREADS, _startup
+
+    _startup.clear()  # as on a fresh server
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))  # as a later script run's thread
+    t.start()
+    t.join()
+    assert seen == [SERVER_TORCH_THREADS] == [1]
