@@ -76,3 +76,29 @@ def test_the_app_server_decodes_with_one_torch_thread():
     t.start()
     t.join()
     assert seen == [SERVER_TORCH_THREADS] == [1]
+
+
+def test_code_figure_without_validation_is_the_validated_figure():
+    import plotly.graph_objects as go
+
+    from explorer.figures.mapview import code_figure
+
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    order = list(range(15, -1, -1))
+    checked = go.Figure(  # the same fields, validated as plotly validates any figure
+        go.Bar(
+            x=[f"z{d}" for d in order],
+            y=mu[order],
+            error_y={"type": "data", "array": np.exp(0.5 * logvar)[order]},
+            marker_color="#4f46e5",
+            hovertemplate="%{x}: μ=%{y:.2f}<extra></extra>",
+        ),
+    ).update_layout(
+        height=220,
+        margin={"l": 10, "r": 10, "t": 25, "b": 10},
+        title={"text": "μ ± σ per dimension", "font": {"size": 13}},
+    )
+    fig = code_figure(mu, logvar, order=order)
+    assert json.loads(_wire(fig)) == json.loads(_wire(checked))  # the same figure (keys may come in another order)
+    assert json.loads(_wire(fig))["data"][0]["x"][0] == "z15"

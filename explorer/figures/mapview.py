@@ -280,24 +280,27 @@ def nearest(mu: np.ndarray, i: int, k: int = 8) -> np.ndarray:
 
 
 def code_figure(mu: np.ndarray, logvar: np.ndarray, order: list[int] | None = None) -> go.Figure:
-    """One sample's mu per dimension with +-sigma bars."""
+    """One sample's mu per dimension with +-sigma bars.
+
+    Built on every map click, so plotly's validation of our own arrays is skipped (``_validate=False``):
+    3.4 of the 4.3 ms it cost. The figure and its JSON are the same.
+    """
     order = order if order is not None else list(range(len(mu)))
     sigma = np.exp(0.5 * logvar)
-    fig = go.Figure(
-        go.Bar(
-            x=[f"z{d}" for d in order],
-            y=mu[order],
-            error_y={"type": "data", "array": sigma[order]},
-            marker_color="#4f46e5",
-            hovertemplate="%{x}: μ=%{y:.2f}<extra></extra>",
-        )
+    bar = go.Bar(
+        x=[f"z{d}" for d in order],
+        y=mu[order],
+        error_y={"type": "data", "array": sigma[order]},
+        marker_color="#4f46e5",
+        hovertemplate="%{x}: μ=%{y:.2f}<extra></extra>",
+        _validate=False,
     )
-    fig.update_layout(
-        height=220,
-        margin={"l": 10, "r": 10, "t": 25, "b": 10},
-        title={"text": "μ ± σ per dimension", "font": {"size": 13}},
-    )
-    return fig
+    layout = {
+        "height": 220,
+        "margin": {"l": 10, "r": 10, "t": 25, "b": 10},
+        "title": {"text": "μ ± σ per dimension", "font": {"size": 13}},
+    }
+    return go.Figure(bar, layout=layout, _validate=False)
 
 
 def add_points(
