@@ -128,109 +128,130 @@ if proj is None:
     wait_for_map()
     st.stop()
 
+
 # --- the finished map ------------------------------------------------------------------
-split_data = ds.split(split)
-highlight = tuple(st.session_state.get(P + "highlight") or ())
-fig, targets = ui.cached_latent_map(key, stamp, color_by, show_prior, highlight, manifold, model, proj, names)
+@st.fragment
+def map_and_point() -> None:
+    """The map and the clicked point's panel: a click reruns only this, not the sidebar and the settings."""
+    split_data = ds.split(split)
+    highlight = tuple(st.session_state.get(P + "highlight") or ())
+    fig, targets = ui.cached_latent_map(key, stamp, color_by, show_prior, highlight, manifold, model, proj, names)
 
-left, right = st.columns([3, 1], gap="medium")
-with left:
-    event = st.plotly_chart(
-        fig,
-        on_select="rerun",
-        selection_mode=("points", "box", "lasso"),
-        key=P + "chart",
-        config={"toImageButtonOptions": {"format": "png", "filename": f"latent-map-{method}", "scale": 2}},
-    )
-with right:
-    if method == "raw" and zdim == 2 and not three_d:  # hover decodes in the browser (explorer/ui/live_decoder)
-        live_map_hover(
-            model,
-            ui.checkpoint_hash(str(cur.entry.path), stamp),
-            P + "chart",
-            kw["axes"],
-            0 if model.conditional else None,
-            key=P + "hover",
+    left, right = st.columns([3, 1], gap="medium")
+    with left:
+        event = st.plotly_chart(
+            fig,
+            on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+            key=P + "chart",
+            config={"toImageButtonOptions": {"format": "png", "filename": f"latent-map-{method}", "scale": 2}},
         )
-    q = proj.meta["quality"]
-    st.metric("10-NN accuracy, latent", f"{q['knn_latent']:.3f}", help="Cross-validated 10-NN class accuracy of μ")
-    st.metric("10-NN accuracy, map", f"{q['knn_map']:.3f}", help="The same on the 2-D/3-D map")
-    st.metric("Trustworthiness", f"{q['trustworthiness']:.3f}", help="1 = every map neighbour is a latent neighbour")
-    st.caption(f"{proj.meta['n']:,} points · computed in {proj.meta['seconds']:.1f} s")
-
-    st.download_button(
-        "Projection as CSV",
-        lambda: proj.to_csv(names),
-        f"latent-map-{method}.csv",
-        "text/csv",
-        key=P + "csv",
-        icon=":material/download:",
-    )
-    st.caption("PNG: the camera icon in the plot's toolbar.")
-
-points = [d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))]
-figure_sig = (key, color_by, show_prior, highlight, manifold)
-last = st.session_state.get(LAST_POINTS)
-if points:
-    st.session_state[LAST_POINTS] = (figure_sig, points)
-elif last and last[0][0] == key and last[0] != figure_sig:  # a new figure (a toggle) clears plotly's selection
-    points = last[1]
-    st.session_state[LAST_POINTS] = (figure_sig, points)
-data_rows = [i for kind, i in points if kind == DATA]
-if len(data_rows) > 1:  # a box or lasso selection: keep it for the arithmetic page
-    st.session_state[SELECTION_KEY] = {
-        "model": cur.entry.name,
-        "dataset": ds.name,
-        "split": split,
-        "indices": [int(proj.index[r]) for r in data_rows],
-    }
-    st.success(
-        f"{len(data_rows):,} points selected. The Arithmetic page can turn this selection into an attribute vector."
-    )
-elif len(data_rows) == 1:
-    r = data_rows[0]
-    i = int(proj.index[r])
-    x = split_data.images[i : i + 1]
-    st.subheader(f"{names[proj.labels[r]]} · index {i}")
-    c1, c2, c3 = st.columns([1, 1, 3])
-    with c1:
-        ui.show_image(x[0], width=168, caption="image")
-    with c2:
-        ui.show_image(
-            decode_codes(model, torch.from_numpy(proj.mu[r : r + 1]), int(proj.labels[r]))[0],
-            width=168,
-            caption="reconstruction",
-        )
-    with c3:
-        st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
-    if model.stochastic:
-        with st.expander("Sample z ~ q(z|x): the reparameterisation trick", icon=":material/casino:"):
-            reparam_panel(
+    with right:
+        if method == "raw" and zdim == 2 and not three_d:  # hover decodes in the browser (explorer/ui/live_decoder)
+            live_map_hover(
                 model,
-                x[0],
-                int(proj.labels[r]),
-                P + "rep_",
-                proj.embedding if method == "raw" and not three_d else None,
+                ui.checkpoint_hash(str(cur.entry.path), stamp),
+                P + "chart",
+                kw["axes"],
+                0 if model.conditional else None,
+                key=P + "hover",
             )
-    near = nearest(proj.mu, r, 8)
-    st.caption("The 8 nearest neighbours in latent space")
-    ui.show_gallery(
-        split_data.images[proj.index[near]], [f"{names[proj.labels[n]]} · {proj.index[n]}" for n in near], width=72
-    )
-elif points and targets is not None and points[0][0] == GRID:
-    j = points[0][1]
-    if len(proj.grid_codes):
-        z, label = torch.from_numpy(proj.grid_codes[j : j + 1]), "decoded from UMAP's inverse transform (approximate)"
+        q = proj.meta["quality"]
+        st.metric("10-NN accuracy, latent", f"{q['knn_latent']:.3f}", help="Cross-validated 10-NN class accuracy of μ")
+        st.metric("10-NN accuracy, map", f"{q['knn_map']:.3f}", help="The same on the 2-D/3-D map")
+        st.metric(
+            "Trustworthiness", f"{q['trustworthiness']:.3f}", help="1 = every map neighbour is a latent neighbour"
+        )
+        st.caption(f"{proj.meta['n']:,} points · computed in {proj.meta['seconds']:.1f} s")
+
+        st.download_button(
+            "Projection as CSV",
+            lambda: proj.to_csv(names),
+            f"latent-map-{method}.csv",
+            "text/csv",
+            key=P + "csv",
+            icon=":material/download:",
+        )
+        st.caption("PNG: the camera icon in the plot's toolbar.")
+
+    points = [
+        d for p in ((event.selection.points if event and event.selection else []) or []) if (d := decode_point(p))
+    ]
+    figure_sig = (key, color_by, show_prior, highlight, manifold)
+    last = st.session_state.get(LAST_POINTS)
+    if points:
+        st.session_state[LAST_POINTS] = (figure_sig, points)
+    elif last and last[0][0] == key and last[0] != figure_sig:  # a new figure (a toggle) clears plotly's selection
+        points = last[1]
+        st.session_state[LAST_POINTS] = (figure_sig, points)
+    data_rows = [i for kind, i in points if kind == DATA]
+    if len(data_rows) > 1:  # a box or lasso selection: keep it for the arithmetic page
+        st.session_state[SELECTION_KEY] = {
+            "model": cur.entry.name,
+            "dataset": ds.name,
+            "split": split,
+            "indices": [int(proj.index[r]) for r in data_rows],
+        }
+        st.success(
+            f"{len(data_rows):,} points selected. The Arithmetic page can turn this selection into an attribute vector."
+        )
+    elif len(data_rows) == 1:
+        r = data_rows[0]
+        i = int(proj.index[r])
+        x = split_data.images[i : i + 1]
+        st.subheader(f"{names[proj.labels[r]]} · index {i}")
+        c1, c2, c3 = st.columns([1, 1, 3])
+        with c1:
+            ui.show_image(x[0], width=168, caption="image")
+        with c2:
+            ui.show_image(
+                decode_codes(model, torch.from_numpy(proj.mu[r : r + 1]), int(proj.labels[r]))[0],
+                width=168,
+                caption="reconstruction",
+            )
+        with c3:
+            st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
+        if model.stochastic:
+            with st.expander(  # built only while open: closed, it still cost ~100 ms of every click
+                "Sample z ~ q(z|x): the reparameterisation trick",
+                icon=":material/casino:",
+                key=P + "rep_open",
+                on_change="rerun",
+            ) as rep:
+                if rep.open:
+                    reparam_panel(
+                        model,
+                        x[0],
+                        int(proj.labels[r]),
+                        P + "rep_",
+                        proj.embedding if method == "raw" and not three_d else None,
+                    )
+        near = nearest(proj.mu, r, 8)
+        st.caption("The 8 nearest neighbours in latent space")
+        ui.show_gallery(
+            split_data.images[proj.index[near]], [f"{names[proj.labels[n]]} · {proj.index[n]}" for n in near], width=72
+        )
+    elif points and targets is not None and points[0][0] == GRID:
+        j = points[0][1]
+        if len(proj.grid_codes):
+            z, label = (
+                torch.from_numpy(proj.grid_codes[j : j + 1]),
+                "decoded from UMAP's inverse transform (approximate)",
+            )
+        else:
+            z, label = torch.from_numpy(targets[j : j + 1]), f"decode(z) at ({targets[j, 0]:.2f}, {targets[j, 1]:.2f})"
+        ui.show_image(decode_codes(model, z)[0], width=168, caption=label)
+    elif points and points[0][0] == PRIOR:
+        st.caption("A prior sample: its code was drawn from N(0, I), not encoded from an image.")
     else:
-        z, label = torch.from_numpy(targets[j : j + 1]), f"decode(z) at ({targets[j, 0]:.2f}, {targets[j, 1]:.2f})"
-    ui.show_image(decode_codes(model, z)[0], width=168, caption=label)
-elif points and points[0][0] == PRIOR:
-    st.caption("A prior sample: its code was drawn from N(0, I), not encoded from an image.")
-else:
-    st.caption(
-        "Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
-        + (" Click an empty spot to decode it." if targets is not None else "")
-    )
+        st.caption(
+            "Click a point to see its image, reconstruction and code. Drag a box or lasso (toolbar) to select a set."
+            + (" Click an empty spot to decode it." if targets is not None else "")
+        )
+
+
+map_and_point()
+
 
 if st.toggle(
     "PCA, t-SNE and UMAP side by side",
@@ -238,8 +259,11 @@ if st.toggle(
     help="The three default maps of the test split, each computed once in a worker",
 ):
     projections_panel(str(cur.entry.path), stamp, ds.name, P + "cmp_")
-with st.expander("k-means clusters of μ, against the classes", icon=":material/bubble_chart:"):
-    kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")
+with st.expander(  # built only while open: k-means and its two figures cost ~100 ms of every rerun
+    "k-means clusters of μ, against the classes", icon=":material/bubble_chart:", key=P + "km_open", on_change="rerun"
+) as km:
+    if km.open:
+        kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")
 
 ui.explainer(
     "What PCA, t-SNE and UMAP keep and what they distort",

@@ -168,44 +168,52 @@ b1, b2, _ = st.columns([1, 1, 4])
 b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
 b2.button("Randomize", key=P + "rand", icon=":material/casino:", on_click=randomize)
 lm = live_model(model, ckpt)
-if isinstance(lm, LiveModel):
-    live_panel(lm)
-else:
-    fallback_caption(lm)
-    server_panel()
 
-st.subheader("Traversal grid")
-g1, g2, _ = st.columns(3)
-k = g1.slider("Rows: top-k dimensions", 1, min(zdim, MAX_GRID), min(8, zdim), key=P + "grid_k")
-steps = g2.slider("Columns: values across the range", 3, 15, 9, 2, key=P + "grid_steps")
-z_now = current_code()
-grid = traversal_grid(model, z_now, order[:k], range_values(ranges[order[:k]], steps), y)  # one batched decode
-across = f"{-span:+.1f} … {span:+.1f}" if prior else "each dimension's 1st … 99th percentile"
-ui.show_grid(
-    grid,
-    nrow=steps,
-    scale=2,
-    caption=f"Rows: z{', z'.join(map(str, order[:k]))}; columns: {across}; "
-    "around the sliders' code as of the last release",
-)
-e1, e2, e3 = st.columns([2, 2, 3], vertical_alignment="bottom")
-e1.download_button(
-    "Grid as PNG",
-    lambda: png_bytes(image_grid(grid, nrow=steps, scale=4)),
-    "traversal.png",
-    "image/png",
-    key=P + "png",
-    icon=":material/download:",
-)
-gif_dim = e3.selectbox("Dimension for the GIF", order, key=f"{P}gif_dim_{ckpt}", format_func=lambda d: f"z{d}")
-e2.download_button(
-    "Sweep as GIF",
-    lambda: gif_bytes(traversal_grid(model, z_now, [gif_dim], range_values(ranges[[gif_dim]], 24), y)),
-    f"z{gif_dim}-sweep.gif",
-    "image/gif",
-    key=P + "gif",
-    icon=":material/animated_images:",
-)
+
+@st.fragment
+def sliders_and_grid() -> None:
+    """The sliders, the image and the grid around their code: a slider's release reruns only this."""
+    if isinstance(lm, LiveModel):
+        live_panel(lm)
+    else:
+        fallback_caption(lm)
+        server_panel()
+
+    st.subheader("Traversal grid")
+    g1, g2, _ = st.columns(3)
+    k = g1.slider("Rows: top-k dimensions", 1, min(zdim, MAX_GRID), min(8, zdim), key=P + "grid_k")
+    steps = g2.slider("Columns: values across the range", 3, 15, 9, 2, key=P + "grid_steps")
+    z_now = current_code()
+    grid = traversal_grid(model, z_now, order[:k], range_values(ranges[order[:k]], steps), y)  # one batched decode
+    across = f"{-span:+.1f} … {span:+.1f}" if prior else "each dimension's 1st … 99th percentile"
+    ui.show_grid(
+        grid,
+        nrow=steps,
+        scale=2,
+        caption=f"Rows: z{', z'.join(map(str, order[:k]))}; columns: {across}; "
+        "around the sliders' code as of the last release",
+    )
+    e1, e2, e3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    e1.download_button(
+        "Grid as PNG",
+        lambda: png_bytes(image_grid(grid, nrow=steps, scale=4)),
+        "traversal.png",
+        "image/png",
+        key=P + "png",
+        icon=":material/download:",
+    )
+    gif_dim = e3.selectbox("Dimension for the GIF", order, key=f"{P}gif_dim_{ckpt}", format_func=lambda d: f"z{d}")
+    e2.download_button(
+        "Sweep as GIF",
+        lambda: gif_bytes(traversal_grid(model, z_now, [gif_dim], range_values(ranges[[gif_dim]], 24), y)),
+        f"z{gif_dim}-sweep.gif",
+        "image/gif",
+        key=P + "gif",
+        icon=":material/animated_images:",
+    )
+
+
+sliders_and_grid()
 
 ui.explainer(
     "What a traversal shows; active and collapsed dimensions",

@@ -22,6 +22,12 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Two torch threads in every test, though an AppTest run sets the app server's one (explorer/ui/sidebar.py)."""
+    torch.set_num_threads(2)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     return load_dataset("mnist")

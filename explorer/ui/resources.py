@@ -96,8 +96,10 @@ def cached_latent_map(
     A click on the map reruns the page; rebuilding the figure and decoding the manifold each time
     cost ~100 ms of the server's one interpreter per click. ``key`` (the projection's cache key,
     which holds the checkpoint's hash) and ``stamp`` identify ``_model`` and ``_proj``. The figure
-    is shared by every session: callers hand it to ``st.plotly_chart``, which only reads it.
+    is shared by every session, frozen as its JSON dict (``FrozenFigure``): callers hand it to
+    ``st.plotly_chart``, which only serialises it.
     """
-    from explorer.figures.mapview import latent_map
+    from explorer.figures.mapview import FrozenFigure, latent_map
 
-    return latent_map(_model, _proj, class_names, color_by, show_prior, highlight, manifold)
+    fig, targets = latent_map(_model, _proj, class_names, color_by, show_prior, highlight, manifold)
+    return FrozenFigure(fig), targets
