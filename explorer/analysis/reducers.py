@@ -294,6 +294,11 @@ def warm_up(seed: int = 0) -> float:
     return time.perf_counter() - t0
 
 
+def wait_warm(timeout: float | None = None) -> bool:
+    """Block until this process's ``warm_up`` has finished (True), or ``timeout`` seconds passed."""
+    return _warm.wait(timeout)
+
+
 class Stages:
     """Seconds per stage, wall clock and this thread's CPU (the CPU figure holds on a busy machine):
     each call charges the time since the previous call to ``name``."""
