@@ -63,6 +63,7 @@ def test_umap_map_times_its_stages_and_its_grid_inverse_does_not_recompile(z16):
     compute_projection(z16, load_dataset("mnist"), p)
     proj = compute_projection(z16, load_dataset("mnist"), ProjectionParams(**{**p.to_dict(), "seed": 1}))
     assert set(proj.meta["timings"]) == {"encode", "fit", "prior", "grid", "quality"}
+    assert proj.meta["umap_epochs"] == {"fit": 200, "prior": 66, "grid": 66}  # the sidecar says what ran
     made = import_umap().layouts.numba.njit.__closure__  # the memo of dispatchers
     dispatchers = [c.cell_contents for c in made if isinstance(c.cell_contents, dict)][0]
     assert len([k for k in dispatchers if k[0].__name__ == "_optimize_layout_inverse_single_epoch"]) == 1
@@ -80,8 +81,8 @@ def test_umap_compiled_code_lands_in_the_disk_cache(tmp_path):
     assert list((tmp_path / "numba").glob("warm-up-umap-*.done")), "later warm-ups know the cache is filled"
 
 
-@pytest.mark.parametrize(("n", "epochs"), [(1000, None), (4096, None), (4097, 200), (10_000, 200)])
-def test_umap_runs_fewer_layout_epochs_from_nndescent_size_on(monkeypatch, n, epochs):
+@pytest.mark.parametrize("n", [1000, 4097, 10_000])
+def test_umap_runs_200_layout_epochs_at_every_size_not_umap_learns_500_below_10k(monkeypatch, n):
     import numpy as np
 
     from explorer.analysis import reducers
@@ -98,4 +99,56 @@ def test_umap_runs_fewer_layout_epochs_from_nndescent_size_on(monkeypatch, n, ep
     monkeypatch.setattr(reducers, "import_umap", lambda: type("M", (), {"UMAP": FakeUMAP}))
     monkeypatch.setattr(reducers._warm, "is_set", lambda: True)
     emb, _ = reducers.umap(np.zeros((n, 4), np.float32), ProjectionParams(method="umap"), n_jobs=1)
-    assert emb.shape == (n, 2) and seen["n_epochs"] == epochs
+    assert emb.shape == (n, 2) and seen["n_epochs"] == 200
+
+
+def _umaps_own(name):
+    """A function of ``umap.umap_`` as umap-learn wrote it (the module's copy is replaced by ``import_umap``)."""
+    import ast
+
+    import numpy as np
+
+    from explorer.analysis.reducers import import_umap
+
+    tree = ast.parse(Path(import_umap().umap_.__file__).read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    ns = {"np": np}
+    exec(compile(ast.Module([node], []), "umap_", "exec"), ns)
+    return ns[name]
+
+
+def test_umap_takes_euclidean_distances_in_c_not_once_per_pair_in_python():
+    import numpy as np
+    from sklearn.metrics import pairwise_distances
+
+    from explorer.analysis.reducers import _exact_euclidean, import_umap
+
+    def per_pair(a, b):
+        raise AssertionError("called once per pair")
+
+    x, y = np.random.default_rng(0).normal(size=(2, 40, 16)).astype(np.float32)
+    umap = import_umap()
+    want = pairwise_distances(x, y[:7], metric=umap.distances.euclidean)  # scikit-learn calling numba per pair
+    assert np.allclose(_exact_euclidean(per_pair)(x, y[:7], metric=per_pair), want, rtol=1e-6, atol=1e-6)
+    square = umap.umap_.pairwise_distances(x, metric=umap.distances.euclidean)  # as UMAP's fit calls it
+    assert np.allclose(square, pairwise_distances(x, metric=umap.distances.euclidean), rtol=1e-6, atol=1e-6)
+    assert square.shape == (40, 40) and not square.diagonal().any()
+    other = _exact_euclidean(per_pair)(x, y, metric="manhattan")  # any other metric: scikit-learn's
+    assert np.allclose(other, pairwise_distances(x, y, metric="manhattan"))
+
+
+def test_umap_breadth_first_search_visits_what_umaps_own_does_in_its_order():
+    import numpy as np
+    import scipy.sparse
+    from scipy.spatial import Delaunay
+
+    from explorer.analysis.reducers import _breadth_first_search
+
+    theirs = _umaps_own("breadth_first_search")
+    tri = Delaunay(np.random.default_rng(1).normal(size=(300, 2)))
+    pairs = np.array([(a, b) for s in tri.simplices for a in s for b in s])
+    adj = scipy.sparse.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(300, 300))
+    for start in tri.simplices[::7, 0]:
+        for min_vertices in (2, 16, 40):
+            ours = _breadth_first_search(adj, start, min_vertices)
+            assert np.array_equal(ours, theirs(adj, start, min_vertices)) and len(ours) > min_vertices

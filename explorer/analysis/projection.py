@@ -217,6 +217,7 @@ def compute_projection(
     clock("encode")
     progress(0.08, f"fitting {p.method}")
     extra: dict[str, np.ndarray] = {}
+    method_meta: dict[str, Any] = {}  # what the method ran that the params do not say
     if p.method == "raw":
         if max(p.axes) >= model.latent_dim:
             raise ConfigError(f"axis {max(p.axes)} does not exist in a {model.latent_dim}-d latent")
@@ -237,6 +238,10 @@ def compute_projection(
     else:
         emb, reducer = reducers.umap(mu, p, n_jobs)
         clock("fit")
+        # umap-learn places new points (the prior samples) and inverts (the grid) with a third of the fit's epochs
+        method_meta = {
+            "umap_epochs": {"fit": reducer.n_epochs, "prior": reducer.n_epochs // 3, "grid": reducer.n_epochs // 3}
+        }
         progress(0.85, "placing prior samples")
         prior = (
             reducer.transform(prior_codes[:TRANSFORM_PRIOR_POINTS]).astype(np.float32)
@@ -265,6 +270,7 @@ def compute_projection(
         "seconds": time.perf_counter() - t0,
         "timings": clock.seconds,
         "cpu_seconds": clock.cpu,
+        **method_meta,
     }
     return Projection(
         emb.astype(np.float32),

@@ -11,6 +11,7 @@ not each at once; with the cache filled they load it side by side.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import os
 import sys
@@ -34,10 +35,13 @@ TSNE_CALLBACK_EVERY = 25  # iterations between openTSNE progress callbacks
 # UMAP switches from exact neighbours to NNDescent above 4,096 points; warming up past that compiles
 # NNDescent's build and query too (a 10k map's first prior transform spent 40 s compiling them).
 WARM_POINTS = 4500
-# umap-learn runs 500 layout epochs up to 10,000 points and 200 above. From NNDescent's size on we
-# use 200: on the shipped z=16 model's 10k codes, 10-NN accuracy 0.954 against 0.957 and
-# trustworthiness 0.945 against 0.946, in 3.6 s of fit against 8.9 s.
-LARGE_POINTS, LARGE_EPOCHS = 4096, 200
+# umap-learn runs 500 layout epochs up to 10,000 points and 200 above; we run 200 at every size
+# (a third of them again to place the prior samples and to invert the grid). On the shipped z=16
+# model's 10k codes: 10-NN accuracy 0.954 against 0.957 and trustworthiness 0.945 against 0.946, in
+# 3.6 s of fit against 8.9 s. On 1k codes of it and of the Fashion conv model (3 seeds each), 10-NN
+# accuracy 0.890 and 0.716 against 0.898 and 0.718, trustworthiness 0.949 and 0.953 against 0.949 and
+# 0.954, in 0.41 s of fit against 0.90 s (bench/projection_bench.py --quality measures it again).
+LAYOUT_EPOCHS = 200
 Progress = Callable[[float, str], None]
 _import_lock = threading.Lock()
 _warming = threading.Lock()  # held while this process warms up (explorer.cluster starts it in workers)
@@ -134,6 +138,47 @@ def _fast_adjacency_scipy() -> types.ModuleType:
     return mod
 
 
+def _exact_euclidean(numba_euclidean: Any) -> Callable[..., np.ndarray]:
+    """``pairwise_distances`` for ``umap.umap_``: below 4,096 points UMAP's fit and transform take
+    every distance with its numba ``euclidean`` as a callable metric, which scikit-learn calls from
+    Python once per pair (1.3M calls, about 1 s of CPU, for a 1k map and its 300 prior samples).
+    For that metric on dense data this takes scipy's ``cdist`` instead: the same float64 sums of
+    squared differences, in C; anything else goes to scikit-learn as before."""
+    import scipy.sparse
+    from scipy.spatial.distance import cdist
+    from sklearn.metrics import pairwise_distances
+
+    def distances(X: Any, Y: Any = None, metric: Any = "euclidean", **kw: Any) -> np.ndarray:
+        if metric is numba_euclidean and not kw and not any(scipy.sparse.issparse(a) for a in (X, Y)):
+            X = np.asarray(X, np.float64)
+            return cdist(X, X if Y is None else np.asarray(Y, np.float64))  # (N, M)
+        return pairwise_distances(X, Y, metric=metric, **kw)
+
+    return distances
+
+
+def _breadth_first_search(adjmat: Any, start: Any, min_vertices: int) -> np.ndarray:
+    """``umap.umap_.breadth_first_search`` (the vertices around one inverse-transformed point), the
+    same vertices in the same order, reading the CSR arrays and a dict of the visited rather than
+    slicing a sparse row and scanning a list per step (a third of a 1k map's inverse grid)."""
+    indptr, indices = adjmat.indptr, adjmat.indices
+    explored = []
+    queue = collections.deque([start])
+    levels = {start: 0}  # also the visited set
+    max_level = np.inf
+    while queue:
+        node = queue.popleft()
+        explored.append(node)
+        if max_level == np.inf and len(explored) > min_vertices:
+            max_level = max(levels.values())
+        if levels[node] + 1 < max_level:
+            for neighbour in indices[indptr[node] : indptr[node + 1]]:
+                if neighbour not in levels:
+                    queue.append(neighbour)
+                    levels[neighbour] = levels[node] + 1
+    return np.array(explored)
+
+
 def import_umap() -> Any:
     """The ``umap`` module, its (and pynndescent's) compiled functions cached in ``numba_cache_dir()``."""
     with _import_lock:
@@ -153,6 +198,8 @@ def import_umap() -> Any:
             import umap.layouts
         umap.layouts.numba = _one_dispatcher_numba(numba)
         umap.umap_.scipy = _fast_adjacency_scipy()
+        umap.umap_.pairwise_distances = _exact_euclidean(umap.distances.euclidean)
+        umap.umap_.breadth_first_search = _breadth_first_search
         return umap
 
 
@@ -209,7 +256,7 @@ def umap(codes: np.ndarray, p: ProjectionParams, n_jobs: int) -> tuple[np.ndarra
         min_dist=p.min_dist,
         random_state=p.seed,
         n_jobs=1 if p.seed is not None else n_jobs,
-        n_epochs=LARGE_EPOCHS if len(codes) > LARGE_POINTS else None,  # None: umap-learn's own choice
+        n_epochs=LAYOUT_EPOCHS,
     )
     return reducer.fit_transform(codes).astype(np.float32), reducer
 
@@ -245,6 +292,11 @@ def warm_up(seed: int = 0) -> float:
             filled.touch()
         _warm.set()
     return time.perf_counter() - t0
+
+
+def wait_warm(timeout: float | None = None) -> bool:
+    """Block until this process's ``warm_up`` has finished (True), or ``timeout`` seconds passed."""
+    return _warm.wait(timeout)
 
 
 class Stages:
