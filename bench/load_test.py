@@ -182,12 +182,12 @@ def _server(url: str | None, prefix: str = "load-home-") -> Iterator[tuple[str, 
         yield local, home
 
 
-def record_script(rounds: int, url: str | None = None) -> Path:
-    """Record one browser session's frames (``wire_record.py``) on a throwaway app; the path of the script."""
-    with _server(url, "load-record-") as (url, home):
+def record_script(rounds: int) -> Path:
+    """Record one browser session's frames (``wire_record.py``) on a throwaway app here (it starts a training
+    run; widget ids do not depend on the server, so the frames replay on any server of this app); the path."""
+    with _server(None, "load-record-") as (url, home):
         script = asyncio.run(wire_record.record(url, rounds))
-        path = (home or Path(tempfile.mkdtemp(prefix="load-record-"))) / SCRIPT
-        wire_record.save(script, path)
+        wire_record.save(script, path := home / SCRIPT)
     _log(f"recorded {sum(len(a['frames']) for a in script['user'])} frames in {path}")
     return path
 
@@ -293,7 +293,7 @@ def run(
     """Rows for the table (server-side, then client-side, per action and load), then the notes."""
     tape = None
     if clients == "protocol":
-        tape = wire_record.load(script or record_script(rounds, url))
+        tape = wire_record.load(script or record_script(rounds))
     pace = {"think": think, "ramp": ramp, "url": url, "pin": pin, "script": tape}
     single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
     loads = {k: asyncio.run(run_async(k, rounds, train=True, **pace)) for k in dict.fromkeys((n, *more))}
