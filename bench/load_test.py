@@ -178,6 +178,8 @@ def _server(url: str | None, prefix: str = "load-home-") -> Iterator[tuple[str, 
         return
     home = Path(tempfile.mkdtemp(prefix=prefix))
     env = {"EXPLORER_HOME": str(home), "EXPLORER_RUN_LOG": str(home / RUN_LOG)}
+    # one numba cache for every server of the run (as the tests share one): each fresh home would compile UMAP again
+    env["NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
     with serve(env=env, launcher=[sys.executable, str(ROOT / "bench" / "timed_streamlit.py")]) as local:
         yield local, home
 
