@@ -47,6 +47,7 @@ from slider_latency import wait_jobs_idle
 from timed_streamlit import read_runs
 from wire_client import WireSession
 
+from explorer.jobstate import read_status
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, serve
 
 SERVER = "server: "  # results under SERVER + action are the server-side times
@@ -247,8 +248,11 @@ async def run_async(
             else:
                 groups["clients"] = "load_test.py"  # this process: every protocol client is in it
             await _warm(url, script, browser)
-            if home:
+            while home:  # the warm-up maps are queued one after another: idle twice, 5 s apart
                 wait_jobs_idle(home)
+                await asyncio.sleep(5)
+                if not any((s := read_status(d)) and s.active for d in (home / "jobs").glob("*")):
+                    break
             _log(f"server warm; {n} session(s){' + training' if train else ''}")
             if train:
                 if script is None:

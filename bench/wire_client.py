@@ -37,6 +37,8 @@ class View:
     sidebar: list[str] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
     media: set[str] = field(default_factory=set)
+    elements: int = 0  # new_element deltas
+    bytes: int = 0  # ForwardMsg bytes received
 
     def shows(self, expect: str | None) -> bool:
         """Whether ``expect`` is shown: 'kind:ELEMENT' (an element type), 'sidebar:TEXT', or 'TEXT' anywhere."""
@@ -81,6 +83,7 @@ class Decoder:
         msg = ForwardMsg()
         msg.ParseFromString(data)
         kind, raw = msg.WhichOneof("type"), data
+        self.view.bytes += len(data)
         if kind == "ref_hash":
             hit = self.cache.get(msg.ref_hash)
             if hit is None:
@@ -95,6 +98,7 @@ class Decoder:
             self.cache[msg.hash] = [data, self.runs]
         if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
             el = msg.delta.new_element
+            self.view.elements += 1
             self.view.kinds.add(el.WhichOneof("type"))
             texts = _texts(el)
             self.view.texts += texts
