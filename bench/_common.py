@@ -32,11 +32,14 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
 class CpuMeter:
     """CPU seconds used by groups of processes (matched by command line) while it runs (Linux /proc).
 
-    A thread samples every ``interval`` seconds, so a process that lives shorter than that is missed.
-    Use as a context manager; ``seconds`` maps each group to its CPU seconds, ``wall`` is the span.
+    A group is a pattern of the command line, or (pattern, pid): that pattern among the process ``pid``
+    and its descendants only (on a shared machine, this run's server and not another's). A process
+    counts in the first group it matches. A thread samples every ``interval`` seconds, so a process
+    that lives shorter than that is missed. Use as a context manager; ``seconds`` maps each group to
+    its CPU seconds, ``wall`` is the span.
     """
 
-    def __init__(self, groups: dict[str, str], interval: float = 0.5) -> None:
+    def __init__(self, groups: dict[str, str | tuple[str, int]], interval: float = 0.5) -> None:
         self.groups, self.interval = groups, interval
         self.seconds: dict[str, float] = dict.fromkeys(groups, 0.0)
         self.wall = 0.0
@@ -45,18 +48,33 @@ class CpuMeter:
         import os
 
         tick = os.sysconf("SC_CLK_TCK")
-        out = {}
+        procs = {}  # pid -> (command line, parent pid, CPU seconds)
         for d in Path("/proc").iterdir():
             if not d.name.isdigit():
                 continue
             try:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                group = next((g for g, pat in self.groups.items() if pat in cmd), None)
-                if group:
-                    fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                    out[int(d.name)] = (group, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                procs[int(d.name)] = (cmd, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
             except (OSError, IndexError, ValueError):
                 continue
+
+        def under(pid: int, root: int) -> bool:
+            for _ in range(64):
+                if pid == root:
+                    return True
+                if pid not in procs:
+                    return False
+                pid = procs[pid][1]
+            return False
+
+        out = {}
+        for pid, (cmd, _, cpu) in procs.items():
+            for g, spec in self.groups.items():
+                pat, root = (spec, None) if isinstance(spec, str) else spec
+                if pat in cmd and (root is None or under(pid, root)):
+                    out[pid] = (g, cpu)
+                    break
         return out
 
     def __enter__(self) -> CpuMeter:

@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import wire_record
 from _common import CpuMeter, print_table
 from browser_actions import EXC, ServerClock, server_span, settle, start_training, user_actions
@@ -65,8 +66,6 @@ async def _nice_browsers(pin: bool, interval: float = 0.5) -> None:
     Playwright driver and this process run on the last core, and the server with its Dask workers on
     the others, as if the browsers were on other machines.
     """
-    import psutil
-
     cores = sorted(os.sched_getaffinity(0))
     pin = pin and len(cores) > 1
     if pin:
@@ -238,15 +237,16 @@ async def run_async(
 
     results: dict[str, list[float]] = {}
     errors: list[str] = []
-    groups = {"server": "app.py --server.", "workers": "dask_worker", "clients": "chromium"}
     with _server(url) as (url, home):
+        # this run's processes only: the machine may run other apps and their workers
+        server = next((p.pid for p in psutil.Process().children() if "--server.port" in " ".join(p.cmdline())), None)
+        groups: dict = {"workers": ("dask_worker", server), "server": ("", server)} if server else {}
+        groups["clients"] = ("", os.getpid())  # this process and its children (Playwright, Chromium) but the server
         async with async_playwright() as pw:
             browser, nicer, trainee = None, None, None
             if script is None:
                 nicer = asyncio.create_task(_nice_browsers(pin))
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-            else:
-                groups["clients"] = "load_test.py"  # this process: every protocol client is in it
             await _warm(url, script, browser)
             while home:  # the warm-up maps are queued one after another: idle twice, 5 s apart
                 wait_jobs_idle(home)

@@ -181,6 +181,8 @@ class WireSession:
         r = await self.http.fetch(f"{self.url}/{page}", request_timeout=self.timeout)
         cookies = [c.split(";", 1)[0] for c in r.headers.get_list("Set-Cookie")]
         await asyncio.gather(*(self._get(p, "static") for p in [*static, "/_stcore/health", "/_stcore/host-config"]))
+        if self.media_errors:
+            raise ConnectionError(f"{len(self.media_errors)} failed: {self.media_errors[0]}")
         xsrf = next((c.split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf=")), "PLACEHOLDER_AUTH_TOKEN")
         ws_url = "ws" + self.url.removeprefix("http") + "/_stcore/stream"
         self.ws = await connect(
