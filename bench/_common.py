@@ -32,9 +32,10 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
 class CpuMeter:
     """CPU seconds used by groups of processes (matched by command line) while it runs (Linux /proc).
 
-    A group is a pattern of the command line, or (pattern, pid): that pattern among the process ``pid``
-    and its descendants only (on a shared machine, this run's server and not another's). A process
-    counts in the first group it matches. A thread samples every ``interval`` seconds, so a process
+    A group is a pattern of the command line, or (pattern, pid): the descendants of ``pid`` (itself
+    included) with the pattern in their command line or an ancestor's (a Dask nanny's worker child),
+    so that on a shared machine this run's server counts and not another's. A process counts in the
+    first group it matches. A thread samples every ``interval`` seconds, so a process
     that lives shorter than that is missed. Use as a context manager; ``seconds`` maps each group to
     its CPU seconds, ``wall`` is the span.
     """
@@ -59,20 +60,23 @@ class CpuMeter:
             except (OSError, IndexError, ValueError):
                 continue
 
-        def under(pid: int, root: int) -> bool:
-            for _ in range(64):
-                if pid == root:
-                    return True
-                if pid not in procs:
-                    return False
-                pid = procs[pid][1]
-            return False
+        def chain(pid: int) -> list[int]:  # the process, its parent, ... up to init
+            out = [pid]
+            while len(out) < 64 and out[-1] in procs and procs[out[-1]][1] not in out:
+                out.append(procs[out[-1]][1])
+            return out
 
         out = {}
         for pid, (cmd, _, cpu) in procs.items():
+            up = chain(pid)
             for g, spec in self.groups.items():
-                pat, root = (spec, None) if isinstance(spec, str) else spec
-                if pat in cmd and (root is None or under(pid, root)):
+                if isinstance(spec, str):
+                    hit = spec in cmd
+                else:  # under root, and the pattern in its command line or an ancestor's below root
+                    pat, root = spec
+                    below = up[: up.index(root) + 1] if root in up else []
+                    hit = any(pat in procs[p][0] for p in below if p in procs)
+                if hit:
                     out[pid] = (g, cpu)
                     break
         return out
