@@ -26,6 +26,7 @@ IMAGES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg")
 TRIGGERS = {"trigger_value", "string_trigger_value", "chat_input_value", "json_trigger_value"}
 SIDEBAR = 1  # delta_path[0] of the sidebar's elements
 PARALLEL_GETS = 6  # a browser's connections per host
+QUIET = 1.0  # seconds without a run after which a frame waiting for more runs is sent anyway
 
 
 @dataclass
@@ -268,7 +269,7 @@ class WireSession:
             self.context = rs.context_info
         return await self._send(msg)
 
-    async def _until(self, cond, what: str) -> None:  # noqa: ANN001 - a callable
+    async def _until(self, cond, what: str, poll: float | None = None) -> None:  # noqa: ANN001 - a callable
         deadline = time.monotonic() + self.timeout
         while not cond():
             if self.reader is None or self.reader.done():
@@ -278,7 +279,7 @@ class WireSession:
             if left <= 0:
                 raise TimeoutError(what)
             try:
-                await asyncio.wait_for(self.changed.wait(), left)
+                await asyncio.wait_for(self.changed.wait(), min(left, poll or left))
             except TimeoutError:
                 pass
 
@@ -291,7 +292,16 @@ class WireSession:
         t0 = sent = None
         last_frag = False
         for data, after, delay in frames_of(action):
-            await self._until(lambda a=after: self.dec.runs - base >= a, "the run before the next frame")
+            # the runs the browser saw before sending it; fewer where the server had less to do (a map the
+            # recording computed is cached now): then the previous frame's run, finished and quiet for QUIET s
+            def ready(a: int = after, last: float | None = sent) -> bool:
+                fin = self.dec.finishes
+                if last is None or self.dec.runs - base >= a:  # a first frame: the user acts at once
+                    return True
+                done = last is not None and any(t >= last and s == FULL for t, s in fin)
+                return done and time.monotonic() - fin[-1][0] > QUIET
+
+            await self._until(ready, "the run before the next frame", poll=0.1)
             await asyncio.sleep(delay)
             sent = await self.send_frame(data)
             t0 = t0 or sent
