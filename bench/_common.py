@@ -32,11 +32,15 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
 class CpuMeter:
     """CPU seconds used by groups of processes (matched by command line) while it runs (Linux /proc).
 
-    A thread samples every ``interval`` seconds, so a process that lives shorter than that is missed.
-    Use as a context manager; ``seconds`` maps each group to its CPU seconds, ``wall`` is the span.
+    A group is a pattern of the command line, or (pattern, pid): the descendants of ``pid`` (itself
+    included) with the pattern in their command line or an ancestor's (a Dask nanny's worker child),
+    so that on a shared machine this run's server counts and not another's. A process counts in the
+    first group it matches. A thread samples every ``interval`` seconds, so a process
+    that lives shorter than that is missed. Use as a context manager; ``seconds`` maps each group to
+    its CPU seconds, ``wall`` is the span.
     """
 
-    def __init__(self, groups: dict[str, str], interval: float = 0.5) -> None:
+    def __init__(self, groups: dict[str, str | tuple[str, int]], interval: float = 0.5) -> None:
         self.groups, self.interval = groups, interval
         self.seconds: dict[str, float] = dict.fromkeys(groups, 0.0)
         self.wall = 0.0
@@ -45,18 +49,36 @@ class CpuMeter:
         import os
 
         tick = os.sysconf("SC_CLK_TCK")
-        out = {}
+        procs = {}  # pid -> (command line, parent pid, CPU seconds)
         for d in Path("/proc").iterdir():
             if not d.name.isdigit():
                 continue
             try:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                group = next((g for g, pat in self.groups.items() if pat in cmd), None)
-                if group:
-                    fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                    out[int(d.name)] = (group, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                procs[int(d.name)] = (cmd, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
             except (OSError, IndexError, ValueError):
                 continue
+
+        def chain(pid: int) -> list[int]:  # the process, its parent, ... up to init
+            out = [pid]
+            while len(out) < 64 and out[-1] in procs and procs[out[-1]][1] not in out:
+                out.append(procs[out[-1]][1])
+            return out
+
+        out = {}
+        for pid, (cmd, _, cpu) in procs.items():
+            up = chain(pid)
+            for g, spec in self.groups.items():
+                if isinstance(spec, str):
+                    hit = spec in cmd
+                else:  # under root, and the pattern in its command line or an ancestor's below root
+                    pat, root = spec
+                    below = up[: up.index(root) + 1] if root in up else []
+                    hit = any(pat in procs[p][0] for p in below if p in procs)
+                if hit:
+                    out[pid] = (g, cpu)
+                    break
         return out
 
     def __enter__(self) -> CpuMeter:

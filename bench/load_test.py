@@ -1,21 +1,29 @@
-"""Load test: N concurrent headless sessions drag sliders, click map points and switch models
-while one more session trains a model. Reports p50/p95 per action and the errors, against
-the same actions in a single session on an idle server. Bounded: loopback only, fixed rounds.
+"""Load test: N concurrent sessions drag sliders, click map points and switch models while one more
+session trains a model. Reports p50/p95 per action and the errors, against the same actions in a
+single session on an idle server. Bounded: loopback only, fixed rounds.
 
 Sessions act like people: they start ``--ramp`` seconds apart and pause ``--think`` seconds on
-average (uniform 0.5-1.5x) between actions; the single-session reference is paced the same way.
-``--think 0`` hammers the server back to back. The CPU used by the server, its workers and the
-browsers is printed too: here the browsers share the server's cores, in a classroom they do not.
-``--url`` drives an app that already runs elsewhere, so that the browsers and the server do not
-share a machine; the CPU figures then cover this machine only.
+average (uniform 0.5-1.5x) before each timed action; the single-session reference is paced the same
+way. ``--think 0`` hammers the server back to back.
 
-Each action is timed twice: in the browser (until the result is drawn) and at the server: from
-the moment the server reads the rerun message the browser sends to the moment it queues the
-``script_finished`` message that ends that session's last run of the action. The server keeps that
-clock itself (``bench/timed_streamlit.py``, a launcher that logs each run), so a slow browser cannot
-inflate it; browsers also run at ``nice 19``. With ``--url`` the server is not ours to launch, and
-the figure falls back to the websocket frames seen by the browser. Sessions: 1, then ``-n`` and
-each of ``--more``, those with a training run beside them.
+``--clients protocol`` (the default) measures the server without browsers eating its CPU: one real
+Chromium session is recorded once on a throwaway server (``wire_record.py``: the websocket frames it
+sends per action), then every session is a ``wire_client.WireSession`` in this one asyncio process,
+which opens the app as a browser does and replays those frames, with the frontend's message cache,
+fragment auto-reruns and ``/media/`` GETs (``--script`` reuses a recording). Each action is timed at
+the client (first frame sent to its run finished and its media fetched) and is an error if its run
+does not finish, shows an exception, misses what it must show (the map, a clicked point's
+reconstruction, the new model in the sidebar) or a media GET fails. ``--clients browser`` drives
+headless Chromiums instead, at ``nice 19`` (on this 2-core machine they use ten times the server's
+CPU); it times each action in the browser until its result is drawn.
+
+Each action is also timed at the server, by its own clock (``bench/timed_streamlit.py``, a launcher
+that logs each run): from reading the rerun message to queueing the ``script_finished`` that ends the
+session's last run of the action (runs only auto-reruns asked for are left out), so a slow client
+cannot inflate it. With ``--url`` the server is not ours to launch: the browser figure then falls back
+to the websocket frames it sees, and the CPU figures cover this machine only. Sessions: 1, then ``-n``
+and each of ``--more``, those with a training run beside them. The CPU used by the server, its Dask
+workers and the clients is printed for each.
 """
 
 from __future__ import annotations
@@ -32,58 +40,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+import wire_record
 from _common import CpuMeter, print_table
+from browser_actions import EXC, ServerClock, server_span, settle, start_training, user_actions
 from slider_latency import wait_jobs_idle
 from timed_streamlit import read_runs
+from wire_client import WireSession
 
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, LATENT_SLIDER, ROOT, SRC_CHANGED_JS, serve
-from tests.plotly_click import PIXEL_JS
+from explorer.jobstate import read_status
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, serve
 
 SERVER = "server: "  # results under SERVER + action are the server-side times
 RUN_LOG = "runs.jsonl"
-WINDOWS = "windows"  # results[WINDOWS]: (action, clock, t0, t1) of each action that succeeded
-IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-EXC = "() => document.querySelectorAll('[data-testid=\"stException\"]').length"
-
-
-class ServerClock:
-    """A page's Streamlit websocket: its session id, and when the browser sent and saw a run finish."""
-
-    def __init__(self, page) -> None:
-        self.sent: list[float] = []
-        self.finished: list[float] = []
-        self.session = ""
-        page.on("websocket", self._attach)
-
-    def _attach(self, ws) -> None:
-        if "_stcore/stream" in ws.url:
-            ws.on("framesent", lambda _: self.sent.append(time.monotonic()))
-            ws.on("framereceived", self._received)
-
-    def _received(self, payload) -> None:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        if isinstance(payload, (bytes, bytearray)):
-            msg = ForwardMsg()
-            with contextlib.suppress(Exception):
-                msg.ParseFromString(bytes(payload))
-                kind = msg.WhichOneof("type")
-                if kind == "script_finished":
-                    self.finished.append(time.monotonic())
-                elif kind == "new_session" and msg.new_session.initialize.session_id:
-                    self.session = msg.new_session.initialize.session_id
-
-    def span(self, t0: float, t1: float, runs: dict[str, list[tuple[float, float]]] | None = None) -> float | None:
-        """Seconds from the first message sent after t0 to the last run that ended before t1.
-
-        With ``runs`` (the server's own log, by session) both ends are the server's clock.
-        """
-        if runs is not None:
-            mine = [(a, b) for a, b in runs.get(self.session, []) if a >= t0 and b <= t1]
-            return mine[-1][1] - mine[0][0] if mine else None
-        sent = next((t for t in self.sent if t >= t0), None)
-        ends = [t for t in self.finished if sent is not None and sent <= t <= t1]
-        return ends[-1] - sent if ends else None
+SCRIPT = "wire-script.json"  # the recorded frames, in the recording server's home
+WINDOWS = "windows"  # results[WINDOWS]: (action, who: .session, t0, t1) of each action that succeeded
 
 
 async def _nice_browsers(pin: bool, interval: float = 0.5) -> None:
@@ -95,8 +66,6 @@ async def _nice_browsers(pin: bool, interval: float = 0.5) -> None:
     Playwright driver and this process run on the last core, and the server with its Dask workers on
     the others, as if the browsers were on other machines.
     """
-    import psutil
-
     cores = sorted(os.sched_getaffinity(0))
     pin = pin and len(cores) > 1
     if pin:
@@ -115,21 +84,8 @@ async def _nice_browsers(pin: bool, interval: float = 0.5) -> None:
         await asyncio.sleep(interval)
 
 
-async def _idle(page, timeout: float = 60_000) -> None:
-    await page.wait_for_function(IDLE, timeout=timeout)
-
-
-async def _settle(page, clock: ServerClock, t0: float, timeout: float = 60.0) -> None:
-    """Wait until a script run that the browser asked for after t0 has finished, and the page is idle."""
-    deadline = time.monotonic() + timeout
-    while True:
-        sent = next((t for t in clock.sent if t >= t0), None)
-        if sent is not None and any(t >= sent for t in clock.finished):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError("no script run followed the action")
-        await asyncio.sleep(0.02)
-    await _idle(page)
+def _fail(errors: list, name: str, exc: BaseException) -> None:
+    errors.append(f"{name}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}")
 
 
 async def _timed(results: dict, errors: list, name: str, coro, page, clock: ServerClock) -> None:
@@ -142,103 +98,72 @@ async def _timed(results: dict, errors: list, name: str, coro, page, clock: Serv
     try:
         await coro
         results.setdefault(name, []).append(time.monotonic() - t0)
-        await _settle(page, clock, t0)
+        await settle(page, clock, t0)
         results.setdefault(WINDOWS, []).append((name, clock, t0, time.monotonic()))
     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
-        errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-
-
-async def _slider(page) -> None:
-    before = await page.evaluate(DECODED_SRC_JS)
-    await page.keyboard.press("ArrowRight")
-    await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
-
-
-async def _mouse_drag(page, moves: int = 20) -> None:
-    """A mouse drag across the top latent slider (decoded in the browser), then the release's rerun."""
-    slider = page.locator(LATENT_SLIDER).first
-    box = await slider.bounding_box()
-    frac = await slider.evaluate("e => (e.value - e.min) / (e.max - e.min)")
-    a, b = (0.7, 0.3) if frac > 0.5 else (0.3, 0.7)  # away from where the thumb is, so the image changes
-    x, y = box["x"] + box["width"] * a, box["y"] + box["height"] / 2
-    before = await page.evaluate(DECODED_SRC_JS)
-    await page.mouse.move(x, y)
-    await page.mouse.down()
-    for i in range(1, moves + 1):
-        await page.mouse.move(x + i * box["width"] * (b - a) / moves, y)
-    await page.wait_for_function(SRC_CHANGED_JS, arg=before, timeout=30_000)
-    await page.mouse.up()
-
-
-async def _click_map(page, clock: ServerClock, k: int) -> None:
-    """Click a point; done when the run it starts has finished and the decoded point is shown."""
-    t0 = time.monotonic()
-    xy = await page.evaluate(PIXEL_JS, [str(k % 10), 1 + k])
-    await page.mouse.click(xy[0], xy[1])
-    await _settle(page, clock, t0)
-    await page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
-        ".some(e => e.innerText === 'reconstruction')",
-        timeout=30_000,
-    )
-
-
-async def _switch_model(page, name: str, caption: str) -> None:
-    """Pick another model; done when the sidebar describes it and the page shows its map (or the map's progress)."""
-    await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
-    await page.get_by_role("option", name=name, exact=True).click()
-    await page.wait_for_function(
-        f"() => document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('{caption}')", timeout=60_000
-    )
-    await page.wait_for_selector(".js-plotly-plot, [data-testid='stProgress'], [data-testid='stAlert']", timeout=60_000)
+        _fail(errors, name, exc)
 
 
 async def session(browser, url: str, rounds: int, results: dict, errors: list, think: float, delay: float) -> None:
+    """One user in a browser: the untimed steps (load, open the map) at once, the timed ones after a pause."""
     rng = random.Random(delay)
-
-    async def pause() -> None:
-        await asyncio.sleep(think * rng.uniform(0.5, 1.5))
-
     await asyncio.sleep(delay)
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
     clock = ServerClock(page)
     try:
-        await page.goto(f"{url}/traverse")
-        await page.wait_for_function(DECODED_SRC_JS, timeout=120_000)
-        await page.locator(LATENT_SLIDER).first.focus()
-        for _ in range(rounds):
-            await pause()
-            await _timed(results, errors, "drag slider (/traverse)", _slider(page), page, clock)
-        for _ in range(rounds):
-            await pause()
-            await _timed(results, errors, "mouse drag, live decode (/traverse)", _mouse_drag(page), page, clock)
-        await page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
-        await page.wait_for_selector(".js-plotly-plot", timeout=120_000)
-        await _idle(page)
-        for k in range(rounds):
-            await pause()
-            await _timed(results, errors, "click map point", _click_map(page, clock, k), page, clock)
-        for name, caption in (("mnist-vae-mlp-z16", "z=16"), ("mnist-vae-mlp-z2", "z=2")):
-            await pause()
-            await _timed(results, errors, "switch model", _switch_model(page, name, caption), page, clock)
+        for name, timed, act, _ in user_actions(page, clock, url, rounds):
+            if not timed:
+                await act()
+                continue
+            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+            await _timed(results, errors, name, act(), page, clock)
         if await page.evaluate(EXC):
             errors.append("an exception box is on the page")
     except Exception as exc:  # noqa: BLE001
-        errors.append(f"session: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+        _fail(errors, "session", exc)
     finally:
         await ctx.close()
 
 
+async def wire_session(url: str, script: dict, results: dict, errors: list, think: float, delay: float) -> None:
+    """One user over the websocket protocol: the recorded actions replayed, each timed (first frame sent to
+    its run finished and its media fetched), the timed ones after a pause as in the browser."""
+    rng = random.Random(delay)
+    await asyncio.sleep(delay)
+    s = WireSession(url)
+    try:
+        await s.open("traverse", script["static"])
+        for action in script["user"]:
+            if action["timed"]:
+                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+            try:
+                out = await s.replay(action)
+            except Exception as exc:  # noqa: BLE001
+                _fail(errors, action["name"], exc)
+                continue
+            errors += [f"{action['name']}: {e}" for e in out.errors]
+            if not out.errors:
+                results.setdefault(action["name"], []).append(out.seconds)
+                results.setdefault(WINDOWS, []).append((action["name"], s.dec, out.t0, out.t1))
+    except Exception as exc:  # noqa: BLE001
+        _fail(errors, "session", exc)
+    finally:
+        await s.close()
+
+
 async def trainer(browser, url: str, epochs: int) -> None:
     page = await (await browser.new_context()).new_page()
-    await page.goto(f"{url}/train")
-    await _idle(page)
-    ep = page.get_by_label("Epochs")
-    await ep.fill(str(epochs))
-    await ep.press("Enter")
-    await _idle(page)
-    await page.get_by_role("button", name="Start training").click()
+    await start_training(page, url, epochs)
+
+
+async def wire_trainer(url: str, script: dict, errors: list) -> WireSession:
+    """Replay the recorded /train visit that starts a training run; the session stays open (and polls) until closed."""
+    s = WireSession(url)
+    await s.open("train", script["static"])
+    for action in script["trainer"]:
+        errors += [f"trainer: {e}" for e in (await s.replay(action)).errors]
+    return s
 
 
 def _log(msg: str) -> None:
@@ -246,54 +171,107 @@ def _log(msg: str) -> None:
 
 
 @contextlib.contextmanager
-def _server(url: str | None) -> Iterator[tuple[str, Path | None]]:
+def _server(url: str | None, prefix: str = "load-home-") -> Iterator[tuple[str, Path | None]]:
     """The app under test: the one at ``url``, or a fresh one on loopback with its own home and run log."""
     if url:
         yield url.rstrip("/"), None
         return
-    home = Path(tempfile.mkdtemp(prefix="load-home-"))
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     env = {"EXPLORER_HOME": str(home), "EXPLORER_RUN_LOG": str(home / RUN_LOG)}
+    # one numba cache for every server of the run (as the tests share one): each fresh home would compile UMAP again
+    env["NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
     with serve(env=env, launcher=[sys.executable, str(ROOT / "bench" / "timed_streamlit.py")]) as local:
         yield local, home
 
 
+def record_script(rounds: int) -> Path:
+    """Record one browser session's frames (``wire_record.py``) on a throwaway app here (it starts a training
+    run; widget ids do not depend on the server, so the frames replay on any server of this app); the path."""
+    with _server(None, "load-record-") as (url, home):
+        script = asyncio.run(wire_record.record(url, rounds))
+        wire_record.save(script, path := home / SCRIPT)
+    _log(f"recorded {sum(len(a['frames']) for a in script['user'])} frames in {path}")
+    return path
+
+
 def _server_times(results: dict, home: Path | None) -> None:
-    """Turn each action's window into its time at the server (the server's log, else the websocket)."""
+    """Turn each action's window into its time at the server (the server's log, else the browser's websocket)."""
     runs = read_runs(str(home / RUN_LOG)) if home and (home / RUN_LOG).exists() else None
-    for name, clock, t0, t1 in results.pop(WINDOWS, []):
-        if (server := clock.span(t0, t1, runs)) is not None:
+    for name, who, t0, t1 in results.pop(WINDOWS, []):
+        if runs is not None:
+            server = server_span(runs.get(who.session, []), t0, t1)
+        else:
+            server = who.span(t0, t1) if isinstance(who, ServerClock) else None
+        if server is not None:
             results.setdefault(SERVER + name, []).append(server)
 
 
+async def _warm(url: str, script: dict | None, browser) -> None:  # noqa: ANN001
+    """Compute the default map once: a browser opening /latent-map, or the script's untimed actions (load, open
+    the map) replayed."""
+    if script is None:
+        warm = await (await browser.new_context()).new_page()
+        await warm.goto(f"{url}/latent-map")
+        await warm.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        await warm.context.close()
+        return
+    s = WireSession(url, timeout=180)
+    await s.open("traverse")
+    for action in (a for a in script["user"] if not a["timed"]):
+        await s.replay(action)
+    await s.close()
+
+
 async def run_async(
-    n: int, rounds: int, train: bool, think: float = 1.0, ramp: float = 1.0, url: str | None = None, pin: bool = False
+    n: int,
+    rounds: int,
+    train: bool,
+    think: float = 1.0,
+    ramp: float = 1.0,
+    url: str | None = None,
+    pin: bool = False,
+    script: dict | None = None,
 ) -> tuple[dict, list, str]:
+    """One load: ``n`` sessions (browsers, or protocol clients replaying ``script``), with a training run."""
     from playwright.async_api import async_playwright
 
     results: dict[str, list[float]] = {}
     errors: list[str] = []
     with _server(url) as (url, home):
+        # this run's processes only: the machine may run other apps and their workers
+        server = next((p.pid for p in psutil.Process().children() if "--server.port" in " ".join(p.cmdline())), None)
+        groups: dict = {"workers": ("dask_worker", server), "server": ("", server)} if server else {}
+        groups["clients"] = ("", os.getpid())  # this process and its children (Playwright, Chromium) but the server
         async with async_playwright() as pw:
-            nicer = asyncio.create_task(_nice_browsers(pin))
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-            warm = await (await browser.new_context()).new_page()  # compute the default map once
-            await warm.goto(f"{url}/latent-map")
-            await warm.wait_for_selector(".js-plotly-plot", timeout=180_000)
-            await warm.context.close()
-            if home:
+            browser, nicer, trainee = None, None, None
+            if script is None:
+                nicer = asyncio.create_task(_nice_browsers(pin))
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+            await _warm(url, script, browser)
+            while home:  # the warm-up maps are queued one after another: idle twice, 5 s apart
                 wait_jobs_idle(home)
+                await asyncio.sleep(5)
+                if not any((s := read_status(d)) and s.active for d in (home / "jobs").glob("*")):
+                    break
             _log(f"server warm; {n} session(s){' + training' if train else ''}")
             if train:
-                await trainer(browser, url, epochs=40)
+                if script is None:
+                    await trainer(browser, url, epochs=40)
+                else:
+                    trainee = await wire_trainer(url, script, errors)
                 await asyncio.sleep(3)
-            groups = {"server": "app.py --server.", "workers": "dask_worker", "browsers": "chromium"}
+            if script is None:
+                users = [session(browser, url, rounds, results, errors, think, i * ramp) for i in range(n)]
+            else:
+                users = [wire_session(url, script, results, errors, think, i * ramp) for i in range(n)]
             with CpuMeter(groups) as cpu:
-                await asyncio.gather(
-                    *(session(browser, url, rounds, results, errors, think, i * ramp) for i in range(n))
-                )
+                await asyncio.gather(*users)
             _log(cpu.summary())
-            await browser.close()
-            nicer.cancel()
+            if trainee is not None:
+                await trainee.close()
+            if browser is not None:
+                await browser.close()
+                nicer.cancel()
         _server_times(results, home)
     return results, errors, cpu.summary()
 
@@ -315,14 +293,20 @@ def run(
     url: str | None = None,
     more: tuple[int, ...] = (16,),
     pin: bool = False,
+    clients: str = "protocol",
+    script: Path | None = None,
 ) -> tuple[list[tuple[str, str, str, str]], list[str]]:
-    """Rows for the table (server-side, then browser-side, per action and load), then the notes."""
-    pace = {"think": think, "ramp": ramp, "url": url, "pin": pin}
+    """Rows for the table (server-side, then client-side, per action and load), then the notes."""
+    tape = None
+    if clients == "protocol":
+        tape = wire_record.load(script or record_script(rounds))
+    pace = {"think": think, "ramp": ramp, "url": url, "pin": pin, "script": tape}
     single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
     loads = {k: asyncio.run(run_async(k, rounds, train=True, **pace)) for k in dict.fromkeys((n, *more))}
+    client = "browser" if tape is None else "client"
     rows = []
     for action in (a for a in single if not a.startswith(SERVER)):
-        for where, key in (("server", SERVER + action), ("browser", action)):
+        for where, key in (("server", SERVER + action), (client, action)):
             s = single.get(key, [])
             for k, (many, _, _) in loads.items():
                 m = many.get(key, [])
@@ -332,9 +316,10 @@ def run(
                 )
     for k, (_, errs, _) in loads.items():
         rows.append(("load: errors", f"{len(errs)} with {k} sessions + training", f"{len(err1)} with 1 session", "-"))
+    who = "browsers at nice 19" if tape is None else "protocol clients (one asyncio process, websocket replay)"
     notes = [
-        f"think time {think:g} s, sessions {ramp:g} s apart, browsers at nice 19"
-        + (" on the last core, the server and its workers on the others" if pin else "")
+        f"think time {think:g} s, sessions {ramp:g} s apart, {who}"
+        + (" on the last core, the server and its workers on the others" if pin and tape is None else "")
         + f", app {url or 'on this machine'}",
         f"1 session: {cpu1}",
     ] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]
@@ -342,7 +327,7 @@ def run(
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=8, help="concurrent sessions")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a session's actions, seconds")
@@ -350,8 +335,11 @@ if __name__ == "__main__":
     ap.add_argument("--url", help="drive the app at this URL instead of starting one here")
     ap.add_argument("--more", default="16", help="more session counts, comma-separated ('' for none)")
     ap.add_argument("--pin", action="store_true", help="browsers on the last core, the server on the others")
+    ap.add_argument("--clients", choices=("protocol", "browser"), default="protocol", help="what drives the sessions")
+    ap.add_argument("--script", type=Path, help="a recording to replay (protocol); default: record one first")
     a = ap.parse_args()
-    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, tuple(int(k) for k in a.more.split(",") if k), a.pin)
+    more = tuple(int(k) for k in a.more.split(",") if k)
+    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, more, a.pin, a.clients, a.script)
     print_table(rows)
     for line in notes[:25]:
         print(line)
