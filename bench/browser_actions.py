@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import time
 
+import _common  # noqa: F401  (puts the repo on sys.path, for tests.*)
+
 from tests.browser import DECODED_SRC_JS, LATENT_SLIDER, SRC_CHANGED_JS
 from tests.plotly_click import PIXEL_JS
 

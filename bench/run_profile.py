@@ -75,15 +75,7 @@ def read_runs(folder: Path) -> list[dict]:
 
 async def drive(url: str, rounds: int, think: float, windows: list) -> None:
     """One Chromium session: the load test's four actions, ``rounds`` times each; appends (action, t0, t1)."""
-    from load_test import (
-        ServerClock,
-        _click_map,
-        _idle,
-        _mouse_drag,
-        _settle,
-        _slider,
-        _switch_model,
-    )
+    from browser_actions import ServerClock, click_map, idle, mouse_drag, settle, slider, switch_model
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_FLAGS, DECODED_SRC_JS, LATENT_SLIDER
@@ -92,7 +84,7 @@ async def drive(url: str, rounds: int, think: float, windows: list) -> None:
         await asyncio.sleep(think)
         t0 = time.monotonic()
         await coro
-        await _settle(page, clock, t0)
+        await settle(page, clock, t0)
         windows.append((name, t0, time.monotonic()))
 
     async with async_playwright() as pw:
@@ -103,20 +95,20 @@ async def drive(url: str, rounds: int, think: float, windows: list) -> None:
         await page.wait_for_selector(".js-plotly-plot", timeout=180_000)
         await page.goto(f"{url}/traverse")
         await page.wait_for_function(DECODED_SRC_JS, timeout=120_000)
-        await _idle(page)
+        await idle(page)
         await page.locator(LATENT_SLIDER).first.focus()
         for _ in range(rounds):
-            await act("slider step (/traverse)", _slider(page), page, clock)
+            await act("slider step (/traverse)", slider(page), page, clock)
         for _ in range(rounds):
-            await act("mouse drag + release (/traverse)", _mouse_drag(page), page, clock)
+            await act("mouse drag + release (/traverse)", mouse_drag(page), page, clock)
         await page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").click()
         await page.wait_for_selector(".js-plotly-plot", timeout=120_000)
-        await _idle(page)
+        await idle(page)
         for k in range(rounds):
-            await act("map click (/latent-map)", _click_map(page, clock, k), page, clock)
+            await act("map click (/latent-map)", click_map(page, clock, k), page, clock)
         for k in range(rounds):
             name, caption = (("mnist-vae-mlp-z16", "z=16"), ("mnist-vae-mlp-z2", "z=2"))[k % 2]
-            await act("model switch (sidebar)", _switch_model(page, name, caption), page, clock)
+            await act("model switch (sidebar)", switch_model(page, name, caption), page, clock)
         await browser.close()
 
 
