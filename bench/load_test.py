@@ -231,8 +231,12 @@ async def run_async(
     url: str | None = None,
     pin: bool = False,
     script: dict | None = None,
+    one_at_a_time: bool = False,
 ) -> tuple[dict, list, str]:
-    """One load: ``n`` sessions (browsers, or protocol clients replaying ``script``), with a training run."""
+    """One load: ``n`` sessions (browsers, or protocol clients replaying ``script``), with a training run.
+
+    ``one_at_a_time``: the ``n`` sessions run one after another, not together (the 1-session reference,
+    repeated so that its p95 comes from as many samples as the loaded run's)."""
     from playwright.async_api import async_playwright
 
     results: dict[str, list[float]] = {}
@@ -260,12 +264,17 @@ async def run_async(
                 else:
                     trainee = await wire_trainer(url, script, errors)
                 await asyncio.sleep(3)
+            gap = 0.0 if one_at_a_time else ramp
             if script is None:
-                users = [session(browser, url, rounds, results, errors, think, i * ramp) for i in range(n)]
+                users = [session(browser, url, rounds, results, errors, think, i * gap) for i in range(n)]
             else:
-                users = [wire_session(url, script, results, errors, think, i * ramp) for i in range(n)]
+                users = [wire_session(url, script, results, errors, think, i * gap) for i in range(n)]
             with CpuMeter(groups) as cpu:
-                await asyncio.gather(*users)
+                if one_at_a_time:
+                    for user in users:
+                        await user
+                else:
+                    await asyncio.gather(*users)
             _log(cpu.summary())
             if trainee is not None:
                 await trainee.close()
@@ -282,7 +291,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def _p(xs: list[float]) -> str:
-    return f"p50 {1000 * statistics.median(xs):.0f} ms, p95 {pct(xs, 0.95):.0f} ms" if xs else "-"
+    return f"p50 {1000 * statistics.median(xs):.0f} ms, p95 {pct(xs, 0.95):.0f} ms (n={len(xs)})" if xs else "-"
 
 
 def run(
@@ -301,7 +310,8 @@ def run(
     if clients == "protocol":
         tape = wire_record.load(script or record_script(rounds))
     pace = {"think": think, "ramp": ramp, "url": url, "pin": pin, "script": tape}
-    single, err1, cpu1 = asyncio.run(run_async(1, rounds, train=False, **pace))
+    # the reference: one session at a time, n of them in turn, so both p95s rest on as many samples
+    single, err1, cpu1 = asyncio.run(run_async(n, rounds, train=False, one_at_a_time=True, **pace))
     loads = {k: asyncio.run(run_async(k, rounds, train=True, **pace)) for k in dict.fromkeys((n, *more))}
     client = "browser" if tape is None else "client"
     rows = []
@@ -321,7 +331,7 @@ def run(
         f"think time {think:g} s, sessions {ramp:g} s apart, {who}"
         + (" on the last core, the server and its workers on the others" if pin and tape is None else "")
         + f", app {url or 'on this machine'}",
-        f"1 session: {cpu1}",
+        f"1 session at a time ({n} in turn): {cpu1}",
     ] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]
     return rows, notes + [f"error: {e}" for e in err1 + [e for _, errs, _ in loads.values() for e in errs]]
 
