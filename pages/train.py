@@ -223,12 +223,20 @@ def running_jobs() -> None:
     ui.running_jobs_ui(key=P + "running_")
 
 
-with st.expander("Jobs running now, from every session and app server", icon=":material/sync:"):
-    running_jobs()
+# Built only while open: closed, the list still read every job folder every 2 s in every /train tab.
+with st.expander(
+    "Jobs running now, from every session and app server",
+    icon=":material/sync:",
+    key=P + "running_open",
+    on_change="rerun",
+) as running_box:
+    if running_box.open:
+        running_jobs()
 
-with st.expander("Recent runs"):
-    for s in runner.jobs("train")[:10]:
-        st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
+with st.expander("Recent runs", key=P + "recent_open", on_change="rerun") as recent_box:
+    if recent_box.open:
+        for s in runner.jobs("train")[:10]:
+            st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
 
 ui.explainer(
     "The ELBO and what each curve means",

@@ -117,6 +117,30 @@ def test_curves_plot_every_term_a_model_reports():
     assert len(set(colors)) == len(terms)
 
 
+@pytest.mark.parametrize("by", ["step", "epoch"])
+def test_curves_figure_is_valid_plotly_though_built_unvalidated(by):
+    """The curves skip plotly's validation (they redraw every 1.5 s): validating their dict again
+    accepts every property and gives the same JSON."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from explorer.figures.trainview import RunView, curves_figure
+
+    steps = list(range(1, 40))
+    curves = {"step": steps, "recon": [100.0 / s for s in steps], "kl": [0.1 * s for s in steps]}
+    curves["total"] = [a + b for a, b in zip(curves["recon"], curves["kl"])]
+    history = [
+        {"epoch": e, **{f"{p}_{t}": float(e) for t in ("recon", "kl", "total") for p in ("train", "test")}}
+        for e in (1, 2, 3)
+    ]
+    fig = curves_figure(RunView(curves, history), by)
+    again = go.Figure(fig.to_dict())  # validated: an unknown property or a bad value raises
+    assert json.loads(pio.to_json(again)) == json.loads(pio.to_json(fig))
+    assert len(fig.data) == (3 if by == "step" else 6) and fig.layout.xaxis.title.text == by
+
+
 def test_train_flags_come_from_the_model_configs(capsys):
     """Every user-set field of every kind's config is a train flag, parsed to the field's type."""
     from explorer.cli import _parse_sets, build_parser
