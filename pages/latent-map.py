@@ -212,13 +212,10 @@ def map_and_point() -> None:
         with c3:
             st.plotly_chart(code_figure(proj.mu[r], proj.logvar[r]), key=P + "code")
         if model.stochastic:
-            with st.expander(  # built only while open: closed, it still cost ~100 ms of every click
-                "Sample z ~ q(z|x): the reparameterisation trick",
-                icon=":material/casino:",
-                key=P + "rep_open",
-                on_change="rerun",
-            ) as rep:
-                if rep.open:
+            with ui.lazy_expander(  # closed, it still cost ~100 ms of every click
+                "Sample z ~ q(z|x): the reparameterisation trick", P + "rep_open", ":material/casino:"
+            ) as rep_open:
+                if rep_open:
                     reparam_panel(
                         model,
                         x[0],
@@ -259,10 +256,10 @@ if st.toggle(
     help="The three default maps of the test split, each computed once in a worker",
 ):
     projections_panel(str(cur.entry.path), stamp, ds.name, P + "cmp_")
-with st.expander(  # built only while open: k-means and its two figures cost ~100 ms of every rerun
-    "k-means clusters of μ, against the classes", icon=":material/bubble_chart:", key=P + "km_open", on_change="rerun"
-) as km:
-    if km.open:
+with ui.lazy_expander(  # k-means and its two figures cost ~100 ms of every rerun
+    "k-means clusters of μ, against the classes", P + "km_open", ":material/bubble_chart:"
+) as km_open:
+    if km_open:
         kmeans_panel(key, proj.embedding, proj.mu, proj.labels, names, P + "km_")
 
 ui.explainer(

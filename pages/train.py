@@ -224,17 +224,14 @@ def running_jobs() -> None:
 
 
 # Built only while open: closed, the list still read every job folder every 2 s in every /train tab.
-with st.expander(
-    "Jobs running now, from every session and app server",
-    icon=":material/sync:",
-    key=P + "running_open",
-    on_change="rerun",
-) as running_box:
-    if running_box.open:
+with ui.lazy_expander(
+    "Jobs running now, from every session and app server", P + "running_open", ":material/sync:"
+) as running_open:
+    if running_open:
         running_jobs()
 
-with st.expander("Recent runs", key=P + "recent_open", on_change="rerun") as recent_box:
-    if recent_box.open:
+with ui.lazy_expander("Recent runs", P + "recent_open") as recent_open:
+    if recent_open:
         for s in runner.jobs("train")[:10]:
             st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
 

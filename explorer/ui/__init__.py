@@ -13,7 +13,15 @@ from explorer.ui.resources import (
     ready_projection,
 )
 from explorer.ui.sidebar import Current, current, open_model, save_upload, sidebar_ui
-from explorer.ui.widgets import explainer, image_picker, model_summary, show_gallery, show_grid, show_image
+from explorer.ui.widgets import (
+    explainer,
+    image_picker,
+    lazy_expander,
+    model_summary,
+    show_gallery,
+    show_grid,
+    show_image,
+)
 
 __all__ = [
     "FAVICON",
@@ -34,6 +42,7 @@ __all__ = [
     "image_picker",
     "job_progress_ui",
     "job_runner",
+    "lazy_expander",
     "model_summary",
     "open_model",
     "page_header",

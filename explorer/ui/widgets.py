@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import streamlit as st
 from torch import Tensor
 
@@ -9,6 +12,17 @@ from explorer.analysis.traverse import pick_index
 from explorer.data import Split
 from explorer.figures.viz import history_figure, image_grid
 from explorer.ui.sidebar import Current
+
+
+@contextlib.contextmanager
+def lazy_expander(label: str, key: str, icon: str | None = None) -> Iterator[bool]:
+    """An expander whose body the caller builds only while it is open: yields whether it is.
+
+    Opening or closing it reruns the page; closed, a costly body (figures, k-means, a job list
+    polled by a fragment) costs nothing on every rerun of the page.
+    """
+    with st.expander(label, icon=icon, key=key, on_change="rerun") as box:
+        yield box.open
 
 
 def show_grid(images: Tensor, nrow: int = 8, scale: int = 3, caption: str | None = None) -> None:
