@@ -232,8 +232,11 @@ with ui.lazy_expander(
 
 with ui.lazy_expander("Recent runs", P + "recent_open") as recent_open:
     if recent_open:
-        for s in runner.jobs("train")[:10]:
+        recent = runner.jobs("train")[:10]
+        for s in recent:
             st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
+        if not recent:
+            st.caption("No training run yet.")
 
 ui.explainer(
     "The ELBO and what each curve means",
