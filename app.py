@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import ui
+from explorer import heap, ui
 
 # A file shipped in the package: a material-icon favicon would be fetched from a font CDN (the app runs offline).
 st.set_page_config(page_title="Latent Explorer", page_icon=str(ui.FAVICON), layout="wide")
@@ -23,3 +23,4 @@ nav = st.navigation(
 ui.sidebar_ui()
 ui.job_runner()  # created once per server: starts warming the default latent maps in the background
 nav.run()
+heap.freeze_long_lived()  # after the run: what this run imported stays out of later full collections
