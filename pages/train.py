@@ -4,15 +4,13 @@ import time
 from pathlib import Path
 
 import streamlit as st
-import torch
 
 from explorer import ui
 from explorer.analysis.anchors import anchor_names
 from explorer.analysis.generate import prior_samples
 from explorer.catalog import checkpoint_name
 from explorer.errors import ExplorerError
-from explorer.figures.mapview import class_scatter
-from explorer.figures.trainview import curves_figure, read_run
+from explorer.figures.trainview import curves_figure, newest_snapshot, read_run
 from explorer.models import get_model_class, model_names
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep, datasets_for
 from explorer.training.train import TrainSettings
@@ -106,21 +104,15 @@ with st.container(border=True):
 
 
 def snapshot_ui(job_id: str, class_names: tuple[str, ...], height: int = 380, title: str = "") -> None:
-    view = read_run(runner.job_dir(job_id))
-    if view.snapshot is None:
+    path = newest_snapshot(runner.job_dir(job_id))
+    view = (
+        ui.cached_epoch_view(str(path), class_names, title or f"epoch {int(path.stem[6:])}", height) if path else None
+    )
+    if view is None:
         st.caption("The latent map appears after the first epoch.")
         return
-    s = view.snapshot
-    st.plotly_chart(
-        class_scatter(s["embedding"], s["labels"], class_names, title or f"epoch {view.snapshot_epoch}", height),
-        key=f"{P}map_{job_id}_{view.snapshot_epoch}",
-    )
-    ui.show_grid(
-        torch.cat([torch.from_numpy(s["originals"]), torch.from_numpy(s["recons"])]),
-        nrow=8,
-        scale=2,
-        caption="8 test images (top) and their reconstructions (bottom)",
-    )
+    st.plotly_chart(view[0], key=f"{P}map_{job_id}_{path.stem}")
+    st.image(view[1], caption="8 test images (top) and their reconstructions (bottom)")
 
 
 def finished_ui(status, job_id: str) -> None:
@@ -163,7 +155,7 @@ if job_id:
             st.success(f"Finished: {status.message}. The model is now in the sidebar's picker for every page.")
             finished_ui(status, job_id)
         by = st.radio("Curves by", ["step", "epoch"], horizontal=True, key=P + "by")
-        view = read_run(runner.job_dir(job_id))
+        view = read_run(runner.job_dir(job_id), snapshot=False)
         if view.curves or view.history:
             st.plotly_chart(curves_figure(view, by), key=f"{P}curves")
 
@@ -194,7 +186,7 @@ if group:
                 if status is None:
                     continue
                 snapshot_ui(jid, ds_names, height=300, title=" ")
-                hist = read_run(runner.job_dir(jid)).history
+                hist = read_run(runner.job_dir(jid), snapshot=False).history
                 if hist:
                     st.caption(f"test recon {hist[-1]['test_recon']:.1f} · KL {hist[-1]['test_kl']:.2f} nats")
                 ckpt = (status.extra or {}).get("checkpoint")

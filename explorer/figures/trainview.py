@@ -30,17 +30,28 @@ def _json(path: Path, default):
         return default
 
 
-def read_run(job_dir: Path) -> RunView:
-    """Load curves, history and the newest epoch snapshot (files are written atomically)."""
-    view = RunView(_json(job_dir / "curves.json", {}), _json(job_dir / "history.json", []))
+def newest_snapshot(job_dir: Path) -> Path | None:
+    """The latest epoch's snapshot file (``epoch_NNN.npz``, each written once, atomically), if any."""
     snaps = sorted(job_dir.glob("epoch_*.npz"))
-    if snaps:
-        try:
-            with np.load(snaps[-1], allow_pickle=False) as z:
-                view.snapshot = {k: z[k] for k in z.files}
-            view.snapshot_epoch = int(snaps[-1].stem.split("_")[1])
-        except (OSError, ValueError):
-            pass
+    return snaps[-1] if snaps else None
+
+
+def load_snapshot(path: Path) -> dict[str, np.ndarray] | None:
+    """A snapshot's arrays (``embedding``, ``labels``, ``originals``, ``recons``); None if unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError):
+        return None
+
+
+def read_run(job_dir: Path, snapshot: bool = True) -> RunView:
+    """Load curves, history and (with ``snapshot``) the newest epoch snapshot (files are written atomically)."""
+    view = RunView(_json(job_dir / "curves.json", {}), _json(job_dir / "history.json", []))
+    if snapshot and (path := newest_snapshot(job_dir)) is not None:
+        view.snapshot = load_snapshot(path)
+        if view.snapshot is not None:
+            view.snapshot_epoch = int(path.stem.split("_")[1])
     return view
 
 

@@ -103,3 +103,26 @@ def cached_latent_map(
 
     fig, targets = latent_map(_model, _proj, class_names, color_by, show_prior, highlight, manifold)
     return FrozenFigure(fig), targets
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_epoch_view(path: str, class_names: tuple[str, ...], title: str, height: int):
+    """A training snapshot's map (frozen) and its 8 test images over their reconstructions (PNG bytes).
+
+    /train redraws both every 3 s in every tab that watches a run, in the server all sessions share;
+    a snapshot file is written once, so they are built once per epoch. None if the file is unreadable.
+    """
+    from pathlib import Path
+
+    import torch
+
+    from explorer.figures.mapview import FrozenFigure, class_scatter
+    from explorer.figures.trainview import load_snapshot
+    from explorer.figures.viz import image_grid, png_bytes
+
+    s = load_snapshot(Path(path))
+    if s is None:
+        return None
+    fig = FrozenFigure(class_scatter(s["embedding"], s["labels"], class_names, title, height))
+    grid = image_grid(torch.cat([torch.from_numpy(s["originals"]), torch.from_numpy(s["recons"])]), nrow=8, scale=2)
+    return fig, png_bytes(grid)
