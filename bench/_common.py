@@ -29,6 +29,29 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests so far, all cores (``steal`` in /proc/stat)."""
+    import os
+
+    with open("/proc/stat") as f:
+        fields = f.readline().split()  # cpu user nice system idle iowait irq softirq steal ...
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
+def probe_ms(n: int = 1_000_000) -> float:
+    """The host's speed now: ms for a fixed pure-Python loop, best of 3. On a shared VM it drifts by up to 2x
+    between minutes; a ratio between two phases means something only where their probes agree."""
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        t, acc = time.perf_counter(), 0
+        for i in range(n):
+            acc += i * i
+        best = min(best, time.perf_counter() - t)
+    return 1000 * best
+
+
 class CpuMeter:
     """CPU seconds used by groups of processes (matched by command line) while it runs (Linux /proc).
 
@@ -37,7 +60,8 @@ class CpuMeter:
     so that on a shared machine this run's server counts and not another's. A process counts in the
     first group it matches. A thread samples every ``interval`` seconds, so a process
     that lives shorter than that is missed. Use as a context manager; ``seconds`` maps each group to
-    its CPU seconds, ``wall`` is the span.
+    its CPU seconds, ``wall`` is the span, ``steal`` the CPU seconds the hypervisor took, ``probe`` the
+    host's speed (``probe_ms``) before and after.
     """
 
     def __init__(self, groups: dict[str, str | tuple[str, int]], interval: float = 0.5) -> None:
@@ -87,6 +111,7 @@ class CpuMeter:
 
         self._first, self._last = self._sample(), {}
         self._t0, self._stop = time.monotonic(), threading.Event()
+        self._steal0, self.probe = steal_seconds(), [probe_ms()]
 
         def loop() -> None:
             while not self._stop.wait(self.interval):
@@ -103,6 +128,8 @@ class CpuMeter:
         self._thread.join()
         self._last.update(self._sample())
         self.wall = time.monotonic() - self._t0
+        self.steal = steal_seconds() - self._steal0
+        self.probe.append(probe_ms())
         for pid, (group, t) in self._last.items():
             self.seconds[group] += t - self._first.get(pid, (group, 0.0))[1]
 
@@ -111,4 +138,7 @@ class CpuMeter:
         import os
 
         parts = ", ".join(f"{g} {s:.1f} s" for g, s in self.seconds.items())
-        return f"CPU used: {parts}, of {os.cpu_count()} cores x {self.wall:.0f} s wall"
+        host = (
+            f"; host: {self.steal:.1f} s stolen by the hypervisor, probe {self.probe[0]:.0f} -> {self.probe[-1]:.0f} ms"
+        )
+        return f"CPU used: {parts}, of {os.cpu_count()} cores x {self.wall:.0f} s wall{host}"
