@@ -13,6 +13,7 @@ from explorer.analysis.traverse import (
     gif_bytes,
     has_prior,
     prior_code,
+    random_code,
     range_values,
     slider_caption,
     slider_dims,
@@ -160,8 +161,7 @@ def server_panel() -> None:
 
 def randomize() -> None:
     """A prior draw; for a model without a prior, a uniform draw within the sliders' ranges."""
-    lo, hi = torch.as_tensor(ranges[:, 0]).float(), torch.as_tensor(ranges[:, 1]).float()
-    set_code(torch.randn(zdim) if prior else lo + torch.rand(zdim) * (hi - lo))
+    set_code(random_code(ranges, prior))
 
 
 b1, b2, _ = st.columns([1, 1, 4])
