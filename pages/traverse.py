@@ -164,15 +164,15 @@ def randomize() -> None:
     set_code(random_code(ranges, prior))
 
 
-b1, b2, _ = st.columns([1, 1, 4])
-b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
-b2.button("Randomize", key=P + "rand", icon=":material/casino:", on_click=randomize)
 lm = live_model(model, ckpt)
 
 
 @st.fragment
 def sliders_and_grid() -> None:
-    """The sliders, the image and the grid around their code: a slider's release reruns only this."""
+    """The buttons, sliders, image and grid around their code: a press or a release reruns only this."""
+    b1, b2, _ = st.columns([1, 1, 4])
+    b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
+    b2.button("Randomize", key=P + "rand", icon=":material/casino:", on_click=randomize)
     if isinstance(lm, LiveModel):
         live_panel(lm)
     else:
