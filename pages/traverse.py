@@ -13,6 +13,7 @@ from explorer.analysis.traverse import (
     gif_bytes,
     has_prior,
     prior_code,
+    random_code,
     range_values,
     slider_caption,
     slider_dims,
@@ -160,19 +161,18 @@ def server_panel() -> None:
 
 def randomize() -> None:
     """A prior draw; for a model without a prior, a uniform draw within the sliders' ranges."""
-    lo, hi = torch.as_tensor(ranges[:, 0]).float(), torch.as_tensor(ranges[:, 1]).float()
-    set_code(torch.randn(zdim) if prior else lo + torch.rand(zdim) * (hi - lo))
+    set_code(random_code(ranges, prior))
 
 
-b1, b2, _ = st.columns([1, 1, 4])
-b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
-b2.button("Randomize", key=P + "rand", icon=":material/casino:", on_click=randomize)
 lm = live_model(model, ckpt)
 
 
 @st.fragment
 def sliders_and_grid() -> None:
-    """The sliders, the image and the grid around their code: a slider's release reruns only this."""
+    """The buttons, sliders, image and grid around their code: a press or a release reruns only this."""
+    b1, b2, _ = st.columns([1, 1, 4])
+    b1.button("Reset", on_click=set_code, args=(z0,), key=P + "reset", icon=":material/restart_alt:")
+    b2.button("Randomize", key=P + "rand", icon=":material/casino:", on_click=randomize)
     if isinstance(lm, LiveModel):
         live_panel(lm)
     else:

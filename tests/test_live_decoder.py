@@ -115,6 +115,25 @@ def test_browser_slerp_matches_torch(kernel_page):
     assert torch.allclose(torch.tensor(got, dtype=torch.float32), want, atol=1e-5)
 
 
+RECEIVED: list[bytes] = []  # every ForwardMsg the app page's websocket received, in order
+SIDEBAR = 1  # delta_path[0] of the sidebar's elements
+
+
+def _keep_frame(payload: bytes | str) -> None:
+    if isinstance(payload, bytes):
+        RECEIVED.append(payload)
+
+
+def runs_since(n: int) -> tuple[list[int], int]:
+    """The script runs that finished in the frames received after the first ``n``, and the sidebar deltas sent."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msgs = [ForwardMsg.FromString(f) for f in RECEIVED[n:]]
+    finished = [m.script_finished for m in msgs if m.WhichOneof("type") == "script_finished"]
+    sidebar = sum(list(m.metadata.delta_path[:1]) == [SIDEBAR] for m in msgs if m.WhichOneof("type") != "new_session")
+    return finished, sidebar
+
+
 @pytest.fixture(scope="module")
 def app_page(tmp_path_factory, chromium):
     import numpy as np
@@ -130,6 +149,8 @@ def app_page(tmp_path_factory, chromium):
         assert vectors_dir(ckpt).is_dir()
     with serve(env={"EXPLORER_HOME": str(home)}) as url:
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+        RECEIVED.clear()
+        page.on("websocket", lambda ws: ws.on("framereceived", _keep_frame))
         page.goto(f"{url}/traverse")
         wait_idle(page)
         page.wait_for_selector(".lx-live[data-ready='1']", timeout=90_000)
@@ -183,10 +204,16 @@ def test_randomize_and_reset_move_the_live_sliders(app_page):
     rev = "() => document.querySelector('.lx-live').getAttribute('data-rev')"
 
     def click(name: str) -> None:  # the server sets a new code: the browser applies it under a new rev
-        r = page.evaluate(rev)
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        r, n = page.evaluate(rev), len(RECEIVED)
         page.get_by_role("button", name=name).click()
         page.wait_for_function(f"(r) => ({rev})() !== r", arg=r, timeout=30_000)
         wait_idle(page)
+        finished, sidebar = runs_since(n)
+        # The press reruns only the sliders' fragment: no full run of the page, nothing re-sent to the sidebar
+        assert ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY in finished, finished
+        assert ForwardMsg.FINISHED_SUCCESSFULLY not in finished and sidebar == 0, (name, finished, sidebar)
 
     click("Reset")  # earlier tests moved the sliders
     start, image = page.evaluate(values), page.evaluate(CANVAS_JS)

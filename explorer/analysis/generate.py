@@ -34,3 +34,19 @@ def prior_samples(model: BaseVAE, n: int = 64, seed: int = 0, temperature: float
     y = torch.arange(k, device=model.device).repeat_interleave(per)  # (k*per,)
     z = torch.randn(len(y), model.latent_dim, generator=gen, device=model.device) * temperature
     return model.decode(z, y).cpu(), y.cpu()
+
+
+@torch.no_grad()
+def style_rows(model: BaseVAE, n_styles: int = 4, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A conditional model's style codes, each decoded with every class in one batch.
+
+    Code r is a seeded draw from N(0, I) (the first is ``prior_code(z, seed)``); image r*K + c is code r
+    decoded as class c. -> codes (S, z), images (S * K, C, H, W)
+    """
+    if not model.conditional:
+        raise ValueError("style rows need a conditional model (one that decodes a class)")
+    k = model.config.n_classes
+    z = torch.randn(n_styles, model.latent_dim, generator=torch.Generator().manual_seed(seed))  # (S, z)
+    codes = z.repeat_interleave(k, 0).to(model.device)  # (S*K, z): code r, K times
+    y = torch.arange(k, device=model.device).repeat(n_styles)  # (S*K,): classes 0..K-1 per row
+    return z, model.decode(codes, y).cpu()

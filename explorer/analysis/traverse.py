@@ -65,6 +65,17 @@ def prior_code(latent_dim: int, seed: int) -> Tensor:
     return torch.randn(latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def random_code(ranges: np.ndarray, prior: bool, generator: torch.Generator | None = None) -> Tensor:
+    """A draw for the sliders: from N(0, I) with a prior, else uniform within each dimension's range.
+
+    ranges: (z, 2) as ``slider_ranges`` gives them. -> (z,)
+    """
+    r = torch.as_tensor(np.asarray(ranges), dtype=torch.float32)  # (z, 2)
+    if prior:
+        return torch.randn(len(r), generator=generator)
+    return r[:, 0] + torch.rand(len(r), generator=generator) * (r[:, 1] - r[:, 0])
+
+
 @torch.no_grad()
 def decode_codes(model: BaseVAE, z: Tensor, y: int | None = None) -> Tensor:
     """Decode codes (N, z) on the model's device; ``y`` is the class for conditional models. -> (N, C, H, W)"""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
 from explorer.analysis.captioning import caption_to_digits, caption_traversal, image_to_caption
-from explorer.analysis.traverse import traversal_values
+from explorer.analysis.traverse import code_of, traversal_values
 from explorer.data.captions import ATTRIBUTES, caption_table, vocabulary_summary
 from explorer.figures.mapview import shared_map_figure
 from explorer.models import BaseVAE
@@ -105,8 +104,7 @@ def _traversal(model: BaseVAE, test: object, names: tuple[str, ...], dims_by_kl:
     with c1:
         i = image_picker(test, names, key=K_TRAV_DIGIT, label="Start from", default_class=7)  # type: ignore[arg-type]
     dim = c2.selectbox("Dimension (by KL)", dims_by_kl, key=K_DIM, format_func=lambda d: f"z{d}")
-    with torch.no_grad():
-        z = model.encode(test.images[i : i + 1].to(model.device))[0][0]  # type: ignore[attr-defined]  # (z,)
+    z = code_of(model, test, i)  # type: ignore[arg-type]  # (z,): the digit's posterior mean
     values = traversal_values(3.0, 7)
     images, caps = caption_traversal(model, z, int(dim), values)
     cols = st.columns(len(values))

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from explorer.analysis.evaluate import ACTIVE_KL, encode_split
+from explorer.analysis.generate import reconstruct, style_rows
 from explorer.catalog import list_checkpoints
 from explorer.course import demos
 from explorer.course.steps import AE, CVAE, Z2, Z16
@@ -90,7 +91,7 @@ def elbo() -> None:
     with c1:
         show_image(x, 120, "image")
     with c2:
-        show_image(model.reconstruct(x[None].to(model.device))[0], 120, "reconstruction")
+        show_image(reconstruct(model, x[None])[0], 120, "reconstruction")
     with c3:
         m = st.columns(3)
         med = {k: float(np.median(v)) for k, v in scores.items()}
@@ -184,7 +185,7 @@ def latent_size() -> None:
     seed = int(st.number_input("Images (seed)", 0, 1000, 0, key=P + "sw_seed"))
     idx = torch.randperm(len(_test()), generator=torch.Generator().manual_seed(seed))[:8]
     x = _test().images[idx]
-    grid = [x] + [_model(r["name"])[0].reconstruct(x).cpu() for r in rows + ae]
+    grid = [x] + [reconstruct(_model(r["name"])[0], x) for r in rows + ae]
     show_grid(
         torch.cat(grid),
         nrow=8,
@@ -269,12 +270,10 @@ def arithmetic() -> None:
 def cvae() -> None:
     model = _model(CVAE)[0]
     seed = int(st.number_input("Style seed", 0, 1000, 0, key=P + "cvae_seed"))
-    z = torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(model.device)
-    with torch.no_grad():
-        images = torch.cat(
-            [model.decode(z[r : r + 1].expand(10, -1), torch.arange(10, device=model.device)) for r in range(4)]
-        )
-    show_grid(images.cpu(), nrow=10, scale=2, caption="each row: one style code z, decoded with classes 0–9")
+    _, images = style_rows(model, 4, seed)  # (4 * 10, C, H, W)
+    show_grid(
+        images, nrow=model.config.n_classes, scale=2, caption="each row: one style code z, decoded with classes 0–9"
+    )
 
 
 def anomaly() -> None:
@@ -292,7 +291,7 @@ def anomaly() -> None:
     both = torch.cat([x, noisy])
     scores = per_sample_terms(model, Split(both, torch.zeros(2, dtype=torch.long)))["elbo"]
     show_gallery(
-        torch.cat([both, model.reconstruct(both.to(model.device)).cpu()]),
+        torch.cat([both, reconstruct(model, both)]),
         [f"clean · −ELBO {scores[0]:.0f}", f"noisy · −ELBO {scores[1]:.0f}", "decode(μ(clean))", "decode(μ(noisy))"],
         width=130,
     )
