@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from explorer import cluster
 from explorer.analysis.projection import ProjectionParams
 from explorer.catalog import shipped_dir
+from explorer.checkpoint_header import read_metadata
 from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus
 from explorer.jobstate import NS
 from explorer.storage import atomic_write_json
@@ -231,3 +233,53 @@ def test_two_runs_given_one_name_both_land(local, tmp_path, monkeypatch):
         assert paths[-1].name in st.message
     assert paths[0] != paths[1] and all(p.is_file() for p in paths)
     assert paths[0].read_bytes() != paths[1].read_bytes()  # seeds 3 and 4: each job's own model
+
+
+ELSEWHERE = """
+import json, time
+from explorer.jobs import JobRunner, read_status
+runner = JobRunner()  # its own LocalCluster, as an app server without $EXPLORER_SCHEDULER has
+job = runner.submit("train", {params!r}, job_id="trained-elsewhere")
+while (runner.status(job).extra or {{}}).get("epochs_done", 0) < 1:
+    time.sleep(0.2)
+print("an epoch done", flush=True)
+while read_status(runner.job_dir(job)).active:  # only the runner's watcher thread looks at the job now
+    time.sleep(0.5)
+print(json.dumps(runner.status(job).__dict__), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_reaches_a_job_that_another_process_runs_on_its_own_cluster(local):
+    """Two app processes share EXPLORER_HOME, not a scheduler: B's Stop ends the training A runs."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    a = subprocess.Popen(
+        [sys.executable, "-c", ELSEWHERE.format(params=_train(200, 5))],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its workers too, so that killing the group ends them all
+    )
+    b = JobRunner(client=local)
+    try:
+        assert a.stdout.readline().strip() == "an epoch done"
+        job = "trained-elsewhere"
+        assert b._live(job) is None and b.status(job).state == "running"  # B's scheduler does not know it
+        os.kill(a.pid, signal.SIGSTOP)  # A holds still: nothing can pass the stop on yet
+        try:
+            b.stop(job)
+            st = b.status(job)
+            assert st.state == "running" and st.stopping, st  # B says Stopping… at once
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        st = b.wait(job, timeout=120)
+        seen_by_a = JobStatus.from_dict(json.loads(a.stdout.readline()))
+        assert a.wait(timeout=60) == 0
+    finally:
+        if a.poll() is None:
+            os.killpg(a.pid, signal.SIGKILL)
+            a.wait()
+    assert st.state == seen_by_a.state == "stopped" and not st.stopping, st
+    assert st.extra["stopped_early"] and seen_by_a.extra["checkpoint"] == st.extra["checkpoint"]
+    epochs = read_metadata(st.extra["checkpoint"])["epochs"]  # what it completed is kept, on the shared disk
+    assert 1 <= epochs < 200 and epochs == st.extra["epochs_done"]
