@@ -16,7 +16,7 @@ from explorer import cluster
 from explorer.analysis.projection import ProjectionParams
 from explorer.catalog import shipped_dir
 from explorer.checkpoint_header import read_metadata
-from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus
+from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus, read_status
 from explorer.jobstate import NS
 from explorer.storage import atomic_write_json
 from explorer.training.pipeline import RunSpec
@@ -233,6 +233,48 @@ def test_two_runs_given_one_name_both_land(local, tmp_path, monkeypatch):
         assert paths[-1].name in st.message
     assert paths[0] != paths[1] and all(p.is_file() for p in paths)
     assert paths[0].read_bytes() != paths[1].read_bytes()  # seeds 3 and 4: each job's own model
+
+
+def _panel(job_id: str) -> None:
+    """An AppTest page: a job's panel, as the map page and /train follow it."""
+    from explorer.ui.jobs import follow_job
+
+    follow_job(job_id, key="panel")
+
+
+@pytest.mark.slow
+def test_stop_reads_stopping_until_the_worker_stops(local, tmp_path, monkeypatch):
+    """Between Stop and the worker's next check the panel says Stopping… and offers no second Stop."""
+    from streamlit.testing.v1 import AppTest
+
+    import explorer.ui.jobs as ui_jobs
+
+    runner = JobRunner(tmp_path / "jobs", client=local)
+    monkeypatch.setattr(ui_jobs, "job_runner", lambda: runner)  # the pages' runner, on the test's cluster
+    job = runner.submit("projection", _map(method="tsne", limit=500, n_iter=3000, seed=3))
+    deadline = time.monotonic() + 240
+    while (st := runner.status(job)).state != "running" or st.progress <= 0.1:
+        assert st.active and time.monotonic() < deadline, st
+        time.sleep(0.3)
+    at = AppTest.from_function(_panel, args=(job,), default_timeout=30).run()
+    stop = at.button(key="panel")
+    assert stop.label == "Stop" and not stop.disabled and not at.exception
+    os.kill(st.pid, signal.SIGSTOP)  # the worker holds still inside its t-SNE loop: it cannot stop yet
+    try:
+        stop.click().run()  # the callback stops the job before the rerun draws the panel
+        st = runner.status(job)
+        assert st.state == "running" and st.stopping and st.stop_requested, st
+        assert read_status(runner.job_dir(job)).stopping  # on disk too, for other processes
+        stop = at.button(key="panel")
+        assert stop.label == "Stopping…" and stop.disabled and not at.exception
+        assert "Stopping…" in at.get("progress")[0].proto.text
+    finally:
+        os.kill(st.pid, signal.SIGCONT)
+    st = runner.wait(job, timeout=120)
+    assert st.state == "stopped" and not st.stopping, st
+    at.run()
+    assert [w.value for w in at.warning] == ["The job was stopped."]
+    assert [b.key for b in at.button] == ["panel_again"]  # Start again, no Stop
 
 
 ELSEWHERE = """
