@@ -22,6 +22,7 @@ from explorer.storage import atomic_write_json
 from explorer.training.pipeline import RunSpec
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.jobs import run_line
 
 ROOT = Path(__file__).resolve().parents[1]
 Z2 = shipped_dir() / "mnist-vae-mlp-z2.safetensors"
@@ -325,3 +326,14 @@ def test_a_stop_reaches_a_job_that_another_process_runs_on_its_own_cluster(local
     assert st.extra["stopped_early"] and seen_by_a.extra["checkpoint"] == st.extra["checkpoint"]
     epochs = read_metadata(st.extra["checkpoint"])["epochs"]  # what it completed is kept, on the shared disk
     assert 1 <= epochs < 200 and epochs == st.extra["epochs_done"]
+
+
+def test_recent_runs_say_how_far_a_stopped_training_got(tmp_path):
+    d = tmp_path / "train-x"
+    atomic_write_json(d / "spec.json", {"kind": "train", "params": _train(200, 1)})
+    stopped = JobStatus("train-x", "train", "stopped", message="saved a.safetensors", extra={"epochs_done": 3})
+    assert run_line(stopped, d) == "train-x · stopped after epoch 3 of 200 · saved a.safetensors"
+    early = JobStatus("train-x", "train", "stopped", message="stopped before it started")
+    assert run_line(early, d) == "train-x · stopped · stopped before it started"
+    failed = JobStatus("train-x", "train", "failed", error="boom", extra={"epochs_done": 3})
+    assert run_line(failed, tmp_path / "gone") == "train-x · failed · boom"

@@ -131,15 +131,36 @@ def follow_job(
     return status
 
 
-def _job_title(job_dir: Path) -> str | None:
-    """A training's run name, or which map of which model, from the spec its job folder keeps."""
+def _spec_params(job_dir: Path) -> dict:
+    """The params a job was submitted with, from the spec its folder keeps ({} if unreadable)."""
     try:
         params = json.loads((job_dir / "spec.json").read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def _job_title(job_dir: Path) -> str | None:
+    """A training's run name, or which map of which model, from the spec its job folder keeps."""
+    params = _spec_params(job_dir)
+    try:
         if "name" in params:
             return params["name"]
         return f"{params['projection']['method']} map of {Path(params['checkpoint']).stem}"
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None
+
+
+def run_line(status: JobStatus, job_dir: Path) -> str:
+    """One line for a list of runs: id, state, message, error; a training stopped early says how far it got."""
+    state, done = status.state, (status.extra or {}).get("epochs_done")
+    if status.kind == "train" and state == "stopped" and done:
+        try:
+            total = f" of {int(_spec_params(job_dir)['spec']['settings']['epochs'])}"
+        except (KeyError, TypeError, ValueError):
+            total = ""
+        state = f"stopped after epoch {done}{total}"  # the epoch its checkpoint holds
+    return " · ".join(p for p in (status.id, state, status.message, status.error) if p)
 
 
 def running_jobs_ui(key: str, kind: str | None = None) -> None:
