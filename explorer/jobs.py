@@ -7,7 +7,8 @@ The app (any replica that shares the scheduler and ``EXPLORER_HOME``) writes the
 
 While it runs, the worker keeps its status and its artifacts (training curves, epoch
 snapshots, t-SNE layouts) in the scheduler's metadata, under ``explorer-jobs``; a stop request
-is a flag there. The app mirrors both into ``EXPLORER_HOME/jobs/ID/`` (``status.json`` and the
+is a flag there, and a file in the job's folder (``stop.json``) for a job that another process
+runs on its own scheduler: that process passes it on (see ``JobRunner.stop``). The app mirrors both into ``EXPLORER_HOME/jobs/ID/`` (``status.json`` and the
 artifact files), so the pages read files, and jobs of earlier servers stay listed.
 """
 
@@ -27,12 +28,14 @@ from explorer.jobstate import (
     ACTIVE,
     JOB_KINDS,
     NS,
+    STOP_FILE,
     JobStatus,
     heartbeat_every,
     jobs_dir,
     lost_reason,
     owner_name,
     read_status,
+    stop_requested,
 )
 from explorer.jobworker import run_job
 from explorer.storage import atomic_write_bytes, atomic_write_json, home_dir
@@ -65,6 +68,7 @@ class JobRunner:
         self._own_client = client is None  # ours to replace when closed (a cluster shut down and restarted)
         self._futures: dict[str, Any] = {}
         self._synced: dict[tuple[str, str], int] = {}
+        self._stops_sent: set[tuple[str, float]] = set()  # (job id, run's created): stop passed to the scheduler
         self._lock = threading.RLock()
         self._watcher: threading.Thread | None = None
 
@@ -182,7 +186,10 @@ class JobRunner:
         with self._lock:
             st = self._live(job_id)
             if st is None:  # not on this scheduler: another one's (still beating), or lost with it
-                return self._lose_orphan(read_status(self.job_dir(job_id)))
+                return self._lose_orphan(self._stop_asked(read_status(self.job_dir(job_id))))
+            self._stop_asked(st)
+            if st.stopping and (st.id, st.created) not in self._stops_sent:
+                self._stop_here(st)  # another process asked, through the job's folder: pass it on
             if st.active:
                 self._sync_files(st)
                 st = self._finish(st)
@@ -192,6 +199,12 @@ class JobRunner:
                 st.queue_position = self._queue_position(st)
             self._mirror(st)
             return st
+
+    def _stop_asked(self, st: JobStatus | None) -> JobStatus | None:
+        """``st`` with ``stop_requested`` from its folder's stop request, while it is active."""
+        if st is not None and st.active:
+            st.stop_requested = stop_requested(self.job_dir(st.id))
+        return st
 
     def _lose_orphan(self, st: JobStatus | None) -> JobStatus | None:
         """A status from disk, of a job this scheduler does not know: failed as lost once nobody beats for it."""
@@ -298,15 +311,32 @@ class JobRunner:
             atomic_write_json(self.job_dir(st.id) / "status.json", {**asdict(st), "queue_position": None})
 
     def stop(self, job_id: str) -> None:
-        """Ask a job to stop; a running one keeps what it completed, a queued one never starts."""
+        """Ask a job to stop; a running one keeps what it completed, a queued one never starts.
+
+        The request is written to the job's folder as well: a job that another process runs on its
+        own scheduler (an app server's LocalCluster, sharing only ``EXPLORER_HOME``) is stopped by
+        that process at its next look (its watcher looks every 0.5 s). Until the worker reaches its
+        next stop check, the status reads ``stopping``, in every process.
+        """
         with self._lock:
-            self.client.set_metadata([NS, "stop", job_id], True)
             st = self._live(job_id)
-            if st and st.state == "queued":
-                self._cancel(job_id)
-                st.state, st.message = "stopped", "stopped before it started"
-                self._set(st)
+            seen = st or read_status(self.job_dir(job_id))
+            if seen is None or not seen.active:
+                return
+            atomic_write_json(self.job_dir(job_id) / STOP_FILE, {"by": owner_name(), "at": time.time()})
+            if st is not None:
+                self._stop_asked(st)
+                self._stop_here(st)
                 self._mirror(st)
+
+    def _stop_here(self, st: JobStatus) -> None:
+        """Pass a stop on to this scheduler: the worker sees the flag; a queued job is cancelled."""
+        self._stops_sent.add((st.id, st.created))
+        self.client.set_metadata([NS, "stop", st.id], True)
+        if st.state == "queued":
+            self._cancel(st.id)
+            st.state, st.message = "stopped", "stopped before it started"
+            self._set(st)
 
     def restart(self, job_id: str) -> str:
         """Run an ended job again under its id, from the spec its folder keeps (a lost or stopped one).

@@ -24,6 +24,7 @@ JOB_KINDS = {
 }
 ACTIVE = ("queued", "running")
 NS = "explorer-jobs"  # the scheduler-metadata namespace: [NS, "status"|"files"|"stop", job_id, ...]
+STOP_FILE = "stop.json"  # in a job's folder: a stop request, for whichever process's scheduler runs the job
 LOST_ENV = "EXPLORER_JOB_LOST_AFTER"  # seconds without a heartbeat before a job is lost (default 30)
 LOST = "lost: "  # how a lost job's error begins
 
@@ -48,11 +49,17 @@ class JobStatus:
     background: bool = False
     queue_position: int | None = None
     extra: dict[str, Any] | None = None
+    stop_requested: float | None = None  # when a Stop was asked for (the job ends at its next stop check)
     files: dict[str, list] = field(default_factory=dict)  # artifact name -> [version, write_once]
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop and not yet stopped: a worker ends at its next check (a batch, an iteration)."""
+        return self.active and self.stop_requested is not None
 
     @property
     def lost(self) -> bool:
@@ -82,6 +89,14 @@ def read_status(job_dir: Path) -> JobStatus | None:
     try:
         return JobStatus.from_dict(json.loads((job_dir / "status.json").read_text()))
     except (OSError, ValueError, TypeError):
+        return None
+
+
+def stop_requested(job_dir: Path) -> float | None:
+    """When a stop was asked for this run of the job (its folder's stop request), else None."""
+    try:
+        return (job_dir / STOP_FILE).stat().st_mtime
+    except OSError:
         return None
 
 

@@ -226,7 +226,7 @@ with ui.lazy_expander("Recent runs", P + "recent_open") as recent_open:
     if recent_open:
         recent = runner.jobs("train")[:10]
         for s in recent:
-            st.caption(f"{s.id} · {s.state} · {s.message}" + (f" · {s.error}" if s.error else ""))
+            st.caption(ui.run_line(s, runner.job_dir(s.id)))
         if not recent:
             st.caption("No training run yet.")
 

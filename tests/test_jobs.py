@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,12 +15,14 @@ import pytest
 from explorer import cluster
 from explorer.analysis.projection import ProjectionParams
 from explorer.catalog import shipped_dir
-from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus
+from explorer.checkpoint_header import read_metadata
+from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus, read_status
 from explorer.jobstate import NS
 from explorer.storage import atomic_write_json
 from explorer.training.pipeline import RunSpec
 from explorer.training.train import TrainSettings
 from explorer.training.trainjob import spec_to_dict
+from explorer.ui.jobs import run_line
 
 ROOT = Path(__file__).resolve().parents[1]
 Z2 = shipped_dir() / "mnist-vae-mlp-z2.safetensors"
@@ -231,3 +234,106 @@ def test_two_runs_given_one_name_both_land(local, tmp_path, monkeypatch):
         assert paths[-1].name in st.message
     assert paths[0] != paths[1] and all(p.is_file() for p in paths)
     assert paths[0].read_bytes() != paths[1].read_bytes()  # seeds 3 and 4: each job's own model
+
+
+def _panel(job_id: str) -> None:
+    """An AppTest page: a job's panel, as the map page and /train follow it."""
+    from explorer.ui.jobs import follow_job
+
+    follow_job(job_id, key="panel")
+
+
+@pytest.mark.slow
+def test_stop_reads_stopping_until_the_worker_stops(local, tmp_path, monkeypatch):
+    """Between Stop and the worker's next check the panel says Stopping… and offers no second Stop."""
+    from streamlit.testing.v1 import AppTest
+
+    import explorer.ui.jobs as ui_jobs
+
+    runner = JobRunner(tmp_path / "jobs", client=local)
+    monkeypatch.setattr(ui_jobs, "job_runner", lambda: runner)  # the pages' runner, on the test's cluster
+    job = runner.submit("projection", _map(method="tsne", limit=500, n_iter=3000, seed=3))
+    deadline = time.monotonic() + 240
+    while (st := runner.status(job)).state != "running" or st.progress <= 0.1:
+        assert st.active and time.monotonic() < deadline, st
+        time.sleep(0.3)
+    at = AppTest.from_function(_panel, args=(job,), default_timeout=30).run()
+    stop = at.button(key="panel")
+    assert stop.label == "Stop" and not stop.disabled and not at.exception
+    os.kill(st.pid, signal.SIGSTOP)  # the worker holds still inside its t-SNE loop: it cannot stop yet
+    try:
+        stop.click().run()  # the callback stops the job before the rerun draws the panel
+        st = runner.status(job)
+        assert st.state == "running" and st.stopping and st.stop_requested, st
+        assert read_status(runner.job_dir(job)).stopping  # on disk too, for other processes
+        stop = at.button(key="panel")
+        assert stop.label == "Stopping…" and stop.disabled and not at.exception
+        assert "Stopping…" in at.get("progress")[0].proto.text
+    finally:
+        os.kill(st.pid, signal.SIGCONT)
+    st = runner.wait(job, timeout=120)
+    assert st.state == "stopped" and not st.stopping, st
+    at.run()
+    assert [w.value for w in at.warning] == ["The job was stopped."]
+    assert [b.key for b in at.button] == ["panel_again"]  # Start again, no Stop
+
+
+ELSEWHERE = """
+import json, time
+from explorer.jobs import JobRunner, read_status
+runner = JobRunner()  # its own LocalCluster, as an app server without $EXPLORER_SCHEDULER has
+job = runner.submit("train", {params!r}, job_id="trained-elsewhere")
+while (runner.status(job).extra or {{}}).get("epochs_done", 0) < 1:
+    time.sleep(0.2)
+print("an epoch done", flush=True)
+while read_status(runner.job_dir(job)).active:  # only the runner's watcher thread looks at the job now
+    time.sleep(0.5)
+print(json.dumps(runner.status(job).__dict__), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_reaches_a_job_that_another_process_runs_on_its_own_cluster(local):
+    """Two app processes share EXPLORER_HOME, not a scheduler: B's Stop ends the training A runs."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    a = subprocess.Popen(
+        [sys.executable, "-c", ELSEWHERE.format(params=_train(200, 5))],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its workers too, so that killing the group ends them all
+    )
+    b = JobRunner(client=local)
+    try:
+        assert a.stdout.readline().strip() == "an epoch done"
+        job = "trained-elsewhere"
+        assert b._live(job) is None and b.status(job).state == "running"  # B's scheduler does not know it
+        os.kill(a.pid, signal.SIGSTOP)  # A holds still: nothing can pass the stop on yet
+        try:
+            b.stop(job)
+            st = b.status(job)
+            assert st.state == "running" and st.stopping, st  # B says Stopping… at once
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        st = b.wait(job, timeout=120)
+        seen_by_a = JobStatus.from_dict(json.loads(a.stdout.readline()))
+        assert a.wait(timeout=60) == 0
+    finally:
+        if a.poll() is None:
+            os.killpg(a.pid, signal.SIGKILL)
+            a.wait()
+    assert st.state == seen_by_a.state == "stopped" and not st.stopping, st
+    assert st.extra["stopped_early"] and seen_by_a.extra["checkpoint"] == st.extra["checkpoint"]
+    epochs = read_metadata(st.extra["checkpoint"])["epochs"]  # what it completed is kept, on the shared disk
+    assert 1 <= epochs < 200 and epochs == st.extra["epochs_done"]
+
+
+def test_recent_runs_say_how_far_a_stopped_training_got(tmp_path):
+    d = tmp_path / "train-x"
+    atomic_write_json(d / "spec.json", {"kind": "train", "params": _train(200, 1)})
+    stopped = JobStatus("train-x", "train", "stopped", message="saved a.safetensors", extra={"epochs_done": 3})
+    assert run_line(stopped, d) == "train-x · stopped after epoch 3 of 200 · saved a.safetensors"
+    early = JobStatus("train-x", "train", "stopped", message="stopped before it started")
+    assert run_line(early, d) == "train-x · stopped · stopped before it started"
+    failed = JobStatus("train-x", "train", "failed", error="boom", extra={"epochs_done": 3})
+    assert run_line(failed, tmp_path / "gone") == "train-x · failed · boom"

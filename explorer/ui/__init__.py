@@ -1,6 +1,6 @@
 """The Streamlit layer. The only part of ``explorer`` that imports streamlit; no core module imports it."""
 
-from explorer.ui.jobs import follow_job, has_result, job_progress_ui, job_runner, running_jobs_ui
+from explorer.ui.jobs import follow_job, has_result, job_progress_ui, job_runner, run_line, running_jobs_ui
 from explorer.ui.navigation import FAVICON, page_header
 from explorer.ui.resources import (
     cached_codes,
@@ -38,6 +38,7 @@ __all__ = [
     "current",
     "ready_projection",
     "running_jobs_ui",
+    "run_line",
     "explainer",
     "follow_job",
     "has_result",

@@ -50,21 +50,24 @@ def job_runner() -> JobRunner:
     return runner
 
 
-def _restart(job_id: str) -> None:
-    """The Start-again button's callback: runs before the rerun, so the panel shows the job queued."""
+def _job_action(action: str, job_id: str) -> None:
+    """A Stop or Start-again button's callback (``JobRunner.stop``/``restart``): it runs before the
+    rerun, so the panel that rerun draws already says Stopping… or shows the job queued."""
     try:
-        job_runner().restart(job_id)
+        getattr(job_runner(), action)(job_id)
     except ExplorerError as exc:
         st.toast(str(exc), icon=":material/error:")
 
 
-def job_progress_ui(status: JobStatus, key: str, stoppable: bool = True, retry: bool = False) -> bool:
-    """Progress bar, message, ETA, queue place and a stop button. Returns True if stop was pressed.
+def job_progress_ui(status: JobStatus, key: str, stoppable: bool = True, retry: bool = False) -> None:
+    """Progress bar, message, ETA, queue place and a Stop button (disabled once a stop was asked for).
 
     With ``retry``, a job that ended with nothing to show (failed, lost or stopped) gets a
     Start-again button that runs it again under its id.
     """
-    if status.state == "queued":
+    if status.stopping:  # the worker ends at its next check: a batch, a t-SNE iteration
+        st.progress(status.progress, text=f"Stopping… · {status.message}")
+    elif status.state == "queued":
         place = f" (place {status.queue_position} in the queue)" if status.queue_position else ""
         st.info(f"Waiting for a free worker{place}.", icon=":material/hourglass_top:")
     elif status.state == "running":
@@ -77,10 +80,22 @@ def job_progress_ui(status: JobStatus, key: str, stoppable: bool = True, retry: 
     elif status.state == "stopped":
         st.warning("The job was stopped.", icon=":material/stop_circle:")
     if retry and not status.active and not has_result(status):
-        st.button("Start again", key=key + "_again", icon=":material/replay:", on_click=_restart, args=(status.id,))
+        st.button(
+            "Start again",
+            key=key + "_again",
+            icon=":material/replay:",
+            on_click=_job_action,
+            args=("restart", status.id),
+        )
     if stoppable and status.active:
-        return st.button("Stop", key=key, icon=":material/stop:")
-    return False
+        st.button(
+            "Stopping…" if status.stopping else "Stop",
+            key=key,
+            icon=":material/stop:",
+            disabled=status.stopping,
+            on_click=_job_action,
+            args=("stop", status.id),
+        )
 
 
 def has_result(status: JobStatus) -> bool:
@@ -99,7 +114,7 @@ def follow_job(
     """Poll -> progress -> stop -> rerun, for a page's ``st.fragment(run_every=...)``.
 
     Shows the job's panel (unless ``panel`` is False, or only while it runs when ``stoppable``
-    is False), stops it when asked, offers to start it again if it ended with nothing (``retry``,
+    is False) with its Stop button, offers to start it again if it ended with nothing (``retry``,
     by default when ``stoppable``), and reruns the whole app once when it ends with a result, so
     the page (and the sidebar's model picker) pick it up. Returns the status, or None.
     """
@@ -108,9 +123,7 @@ def follow_job(
     if status is None:
         return None
     if panel and (stoppable or status.active or status.state == "failed"):
-        if job_progress_ui(status, key=key, stoppable=stoppable, retry=stoppable if retry is None else retry):
-            runner.stop(job_id)
-            status = runner.status(job_id) or status
+        job_progress_ui(status, key=key, stoppable=stoppable, retry=stoppable if retry is None else retry)
     run = f"{job_id}@{status.created}"  # this run of the job: a map recomputed later under its id reruns again
     if rerun_on_result and has_result(status) and st.session_state.get(ENDED_KEY + key) != run:
         st.session_state[ENDED_KEY + key] = run
@@ -118,15 +131,36 @@ def follow_job(
     return status
 
 
-def _job_title(job_dir: Path) -> str | None:
-    """A training's run name, or which map of which model, from the spec its job folder keeps."""
+def _spec_params(job_dir: Path) -> dict:
+    """The params a job was submitted with, from the spec its folder keeps ({} if unreadable)."""
     try:
         params = json.loads((job_dir / "spec.json").read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def _job_title(job_dir: Path) -> str | None:
+    """A training's run name, or which map of which model, from the spec its job folder keeps."""
+    params = _spec_params(job_dir)
+    try:
         if "name" in params:
             return params["name"]
         return f"{params['projection']['method']} map of {Path(params['checkpoint']).stem}"
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None
+
+
+def run_line(status: JobStatus, job_dir: Path) -> str:
+    """One line for a list of runs: id, state, message, error; a training stopped early says how far it got."""
+    state, done = status.state, (status.extra or {}).get("epochs_done")
+    if status.kind == "train" and state == "stopped" and done:
+        try:
+            total = f" of {int(_spec_params(job_dir)['spec']['settings']['epochs'])}"
+        except (KeyError, TypeError, ValueError):
+            total = ""
+        state = f"stopped after epoch {done}{total}"  # the epoch its checkpoint holds
+    return " · ".join(p for p in (status.id, state, status.message, status.error) if p)
 
 
 def running_jobs_ui(key: str, kind: str | None = None) -> None:
@@ -146,6 +180,6 @@ def running_jobs_ui(key: str, kind: str | None = None) -> None:
         with st.container(border=True, key=f"{key}{status.id}"):
             name = _job_title(runner.job_dir(status.id))
             what = "warm-up" if status.background else KIND_NAMES.get(status.kind, status.kind)
-            st.markdown(f"**{name or status.id}** · {what} · {status.state}")
-            if job_progress_ui(status, key=f"{key}stop_{status.id}", retry=status.lost):
-                runner.stop(status.id)
+            state = "stopping" if status.stopping else status.state
+            st.markdown(f"**{name or status.id}** · {what} · {state}")
+            job_progress_ui(status, key=f"{key}stop_{status.id}", retry=status.lost)
