@@ -10,7 +10,7 @@ from explorer.analysis.anchors import anchor_names
 from explorer.analysis.generate import prior_samples
 from explorer.catalog import checkpoint_name
 from explorer.errors import ExplorerError
-from explorer.figures.trainview import curves_figure, newest_snapshot, read_run
+from explorer.figures.trainview import curves_figure, newest_snapshot, read_run, snapshot_epoch
 from explorer.models import get_model_class, model_names
 from explorer.training.pipeline import DEFAULT_ANCHOR_RATE, RunSpec, ae_against_vae, beta_sweep, datasets_for
 from explorer.training.train import TrainSettings
@@ -106,7 +106,7 @@ with st.container(border=True):
 def snapshot_ui(job_id: str, class_names: tuple[str, ...], height: int = 380, title: str = "") -> None:
     path = newest_snapshot(runner.job_dir(job_id))
     view = (
-        ui.cached_epoch_view(str(path), class_names, title or f"epoch {int(path.stem[6:])}", height) if path else None
+        ui.cached_epoch_view(str(path), class_names, title or f"epoch {snapshot_epoch(path)}", height) if path else None
     )
     if view is None:
         st.caption("The latent map appears after the first epoch.")

@@ -36,6 +36,11 @@ def newest_snapshot(job_dir: Path) -> Path | None:
     return snaps[-1] if snaps else None
 
 
+def snapshot_epoch(path: Path) -> int:
+    """The epoch a snapshot file holds (``epoch_NNN.npz`` -> NNN)."""
+    return int(path.stem.split("_")[1])
+
+
 def load_snapshot(path: Path) -> dict[str, np.ndarray] | None:
     """A snapshot's arrays (``embedding``, ``labels``, ``originals``, ``recons``); None if unreadable."""
     try:
@@ -51,7 +56,7 @@ def read_run(job_dir: Path, snapshot: bool = True) -> RunView:
     if snapshot and (path := newest_snapshot(job_dir)) is not None:
         view.snapshot = load_snapshot(path)
         if view.snapshot is not None:
-            view.snapshot_epoch = int(path.stem.split("_")[1])
+            view.snapshot_epoch = snapshot_epoch(path)
     return view
 
 
