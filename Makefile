@@ -1,6 +1,7 @@
 # The two commands for a fresh machine: `make app` and `make test`.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 PORT ?= 8501
+REPLICAS ?= 1
 
 .PHONY: setup app test lint bench checkpoints
 
@@ -8,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 app: setup
-	.venv/bin/python -m explorer serve --port $(PORT)
+	.venv/bin/python -m explorer serve --port $(PORT) --replicas $(REPLICAS)
 
 test: setup
 	.venv/bin/python -m pytest -q

@@ -24,6 +24,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _replica_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 64")
+    return int(text)
+
+
 def _load(args: argparse.Namespace):
     from explorer.catalog import resolve
     from explorer.checkpoint import load_for_use
@@ -128,6 +134,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parents[1] / "app.py"
+    if args.replicas > 1:
+        from explorer import replicas
+
+        return replicas.serve(app, args.replicas, args.port, args.address)
     argv = [
         sys.executable,
         "-m",
@@ -181,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8501)
     s.add_argument("--address", default="127.0.0.1")
     s.add_argument("--headless", action="store_true")
+    s.add_argument(
+        "--replicas",
+        type=_replica_count,
+        default=1,
+        help="app servers behind one sticky proxy on --port, sharing one Dask cluster (default 1: no proxy)",
+    )
     s.set_defaults(func=cmd_serve)
 
     for sp in (sub.choices[n] for n in ("train", "evaluate", "encode")):
