@@ -171,8 +171,9 @@ def _log(msg: str) -> None:
 
 
 @contextlib.contextmanager
-def _server(url: str | None, prefix: str = "load-home-") -> Iterator[tuple[str, Path | None]]:
-    """The app under test: the one at ``url``, or a fresh one on loopback with its own home and run log."""
+def _server(url: str | None, prefix: str = "load-home-", replicas: int = 1) -> Iterator[tuple[str, Path | None]]:
+    """The app under test: the one at ``url``, or a fresh one on loopback with its own home and run log
+    (with ``replicas`` > 1, that many servers behind ``explorer serve --replicas``' sticky proxy)."""
     if url:
         yield url.rstrip("/"), None
         return
@@ -180,7 +181,10 @@ def _server(url: str | None, prefix: str = "load-home-") -> Iterator[tuple[str, 
     env = {"EXPLORER_HOME": str(home), "EXPLORER_RUN_LOG": str(home / RUN_LOG)}
     # one numba cache for every server of the run (as the tests share one): each fresh home would compile UMAP again
     env["NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
-    with serve(env=env, launcher=[sys.executable, str(ROOT / "bench" / "timed_streamlit.py")]) as local:
+    launcher = [sys.executable, str(ROOT / "bench" / "timed_streamlit.py")]
+    if replicas > 1:
+        launcher = [sys.executable, str(ROOT / "bench" / "replica_server.py"), "--replicas", str(replicas)]
+    with serve(env=env, launcher=launcher, timeout=240) as local:
         yield local, home
 
 
@@ -232,6 +236,7 @@ async def run_async(
     pin: bool = False,
     script: dict | None = None,
     one_at_a_time: bool = False,
+    replicas: int = 1,
 ) -> tuple[dict, list, str]:
     """One load: ``n`` sessions (browsers, or protocol clients replaying ``script``), with a training run.
 
@@ -241,7 +246,7 @@ async def run_async(
 
     results: dict[str, list[float]] = {}
     errors: list[str] = []
-    with _server(url) as (url, home):
+    with _server(url, replicas=replicas) as (url, home):
         # this run's processes only: the machine may run other apps and their workers
         server = next((p.pid for p in psutil.Process().children() if "--server.port" in " ".join(p.cmdline())), None)
         groups: dict = {"workers": ("dask_worker", server), "server": ("", server)} if server else {}
@@ -304,12 +309,13 @@ def run(
     pin: bool = False,
     clients: str = "protocol",
     script: Path | None = None,
+    replicas: int = 1,
 ) -> tuple[list[tuple[str, str, str, str]], list[str]]:
     """Rows for the table (server-side, then client-side, per action and load), then the notes."""
     tape = None
     if clients == "protocol":
         tape = wire_record.load(script or record_script(rounds))
-    pace = {"think": think, "ramp": ramp, "url": url, "pin": pin, "script": tape}
+    pace = {"think": think, "ramp": ramp, "url": url, "pin": pin, "script": tape, "replicas": replicas}
     # the reference: one session at a time, n of them in turn, so both p95s rest on as many samples
     single, err1, cpu1 = asyncio.run(run_async(n, rounds, train=False, one_at_a_time=True, **pace))
     loads = {k: asyncio.run(run_async(k, rounds, train=True, **pace)) for k in dict.fromkeys((n, *more))}
@@ -330,7 +336,8 @@ def run(
     notes = [
         f"think time {think:g} s, sessions {ramp:g} s apart, {who}"
         + (" on the last core, the server and its workers on the others" if pin and tape is None else "")
-        + f", app {url or 'on this machine'}",
+        + f", app {url or 'on this machine'}"
+        + (f", {replicas} replicas behind explorer serve's sticky proxy" if replicas > 1 and not url else ""),
         f"1 session at a time ({n} in turn): {cpu1}",
     ] + [f"{k} sessions + training: {cpu}" for k, (_, _, cpu) in loads.items()]
     return rows, notes + [f"error: {e}" for e in err1 + [e for _, errs, _ in loads.values() for e in errs]]
@@ -347,9 +354,10 @@ if __name__ == "__main__":
     ap.add_argument("--pin", action="store_true", help="browsers on the last core, the server on the others")
     ap.add_argument("--clients", choices=("protocol", "browser"), default="protocol", help="what drives the sessions")
     ap.add_argument("--script", type=Path, help="a recording to replay (protocol); default: record one first")
+    ap.add_argument("--replicas", type=int, default=1, help="app servers behind explorer serve's proxy (default 1)")
     a = ap.parse_args()
     more = tuple(int(k) for k in a.more.split(",") if k)
-    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, more, a.pin, a.clients, a.script)
+    rows, notes = run(a.n, a.rounds, a.think, a.ramp, a.url, more, a.pin, a.clients, a.script, a.replicas)
     print_table(rows)
     for line in notes[:25]:
         print(line)

@@ -164,16 +164,22 @@ class WireSession:
         self.changed = asyncio.Event()
         self.ws = None
         self.reader: asyncio.Task | None = None
+        self.cookies: dict[str, str] = {}  # sent with every request, as a browser would (a proxy's sticky cookie)
 
     async def _get(self, path: str, what: str = "media") -> None:
         async with self.gets:
             try:
-                r = await self.http.fetch(self.url + path, raise_error=False, request_timeout=self.timeout)
+                r = await self.http.fetch(
+                    self.url + path, raise_error=False, request_timeout=self.timeout, headers=self._cookie_header()
+                )
                 ok = r.code == 200 and r.body is not None
             except Exception as exc:  # noqa: BLE001 - a failed GET is counted
                 ok, r = False, exc
             if not ok:
                 self.media_errors.append(f"{what} GET {path}: {getattr(r, 'code', r)}")
+
+    def _cookie_header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
 
     async def open(self, page: str, static: list[str] = ()) -> None:
         """Load the page as a browser does (HTML, static files, health, host-config), then open the stream."""
@@ -181,6 +187,7 @@ class WireSession:
 
         r = await self.http.fetch(f"{self.url}/{page}", request_timeout=self.timeout)
         cookies = [c.split(";", 1)[0] for c in r.headers.get_list("Set-Cookie")]
+        self.cookies = dict(c.split("=", 1) for c in cookies if "=" in c)
         await asyncio.gather(*(self._get(p, "static") for p in [*static, "/_stcore/health", "/_stcore/host-config"]))
         if self.media_errors:
             raise ConnectionError(f"{len(self.media_errors)} failed: {self.media_errors[0]}")
@@ -190,7 +197,7 @@ class WireSession:
             ws_url,
             subprotocols=["streamlit", xsrf],
             origin=self.url,
-            additional_headers={"Cookie": "; ".join(cookies)} if cookies else None,
+            additional_headers=self._cookie_header() or None,
             max_size=None,
             open_timeout=self.timeout,
         )
