@@ -8,6 +8,7 @@ from explorer.catalog import Entry
 from explorer.data import DATASET_NAMES
 from explorer.errors import ExplorerError
 from explorer.ui.state import PENDING_MODEL
+from explorer.ui.widgets import lazy_expander
 
 P = "sidebar_onnx_"  # session-state prefix owned by this module
 TRUSTED_SOURCE = "trusted code"
@@ -57,7 +58,10 @@ def _import(taken: set[str]) -> str:
 
 def onnx_upload_ui(taken: set[str]) -> None:
     """An expander that imports an ONNX encoder/decoder pair (validated and probed like ``explorer import-onnx``)."""
-    with st.expander("Import an ONNX VAE"):
+    # Built only while open: its nine widgets cost ~5 ms of the shared server on every full rerun of every page.
+    with lazy_expander("Import an ONNX VAE", P + "open") as is_open:
+        if not is_open:
+            return
         st.caption(
             "A VAE from any framework, exported to ONNX as an encoder (images → μ, log σ²) and a decoder "
             "(z → images). Only standard operators; no external data. See the README."

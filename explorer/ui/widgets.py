@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from torch import Tensor
@@ -11,7 +12,9 @@ from torch import Tensor
 from explorer.analysis.traverse import pick_index
 from explorer.data import Split
 from explorer.figures.viz import history_figure, image_grid
-from explorer.ui.sidebar import Current
+
+if TYPE_CHECKING:  # the sidebar imports this module (lazy_expander), so only the type is named here
+    from explorer.ui.sidebar import Current
 
 
 @contextlib.contextmanager
