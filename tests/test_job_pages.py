@@ -6,6 +6,8 @@ no Dask cluster starts; ``JobRunner`` itself is tested in test_jobs.py.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 import explorer.ui as ui
 import explorer.ui.jobs as ui_jobs
+from explorer.catalog import runs_dir, shipped_dir
 from explorer.jobs import JobStatus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +96,51 @@ def test_a_done_map_whose_cache_was_cleared_is_computed_again(runner):
     runner.statuses[job_id] = replace(runner.statuses[job_id], state="done", progress=1.0)  # its .npz is not there
     at.run()
     assert not at.exception and runner.submitted == [job_id, job_id]
+
+
+def _stopped_run(runner: Runner, extra: dict) -> str:
+    """A training stopped after epoch 3 of 200 that saved its checkpoint (a copy of a shipped one)."""
+    ckpt = runs_dir() / "vae-mlp-z2-mnist-0101-120000.safetensors"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shipped_dir() / "mnist-vae-mlp-z2.safetensors", ckpt)
+    job_id = "train-stopped"
+    d = runner.job_dir(job_id)
+    d.mkdir(parents=True)
+    (d / "spec.json").write_text(json.dumps({"kind": "train", "params": {"spec": {"settings": {"epochs": 200}}}}))
+    runner.statuses[job_id] = JobStatus(
+        job_id,
+        "train",
+        "stopped",
+        progress=1.0,
+        message=f"saved {ckpt.name}",
+        created=1.0,
+        extra={"checkpoint": str(ckpt), **extra},
+    )
+    return job_id
+
+
+def test_a_stopped_training_reads_as_stopped_not_finished(runner):
+    job_id = _stopped_run(runner, {"epochs_done": 3, "stopped_early": True})
+    at = _app(train_job=job_id)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert not at.success, [s.value for s in at.success]  # no green "Finished"
+    assert [w.value for w in at.warning] == ["The job was stopped."]
+    saved = [i.value for i in at.info]
+    assert saved == [
+        "Saved vae-mlp-z2-mnist-0101-120000.safetensors at epoch 3 of 200, the last one completed before the stop. "
+        "It is now in the sidebar's picker for every page."
+    ]
+    assert at.button(key=f"train_use_{job_id}").label == "Explore vae-mlp-z2-mnist-0101-120000"
+    assert not [b for b in at.button if b.key == "train_stop_again"]  # it kept a model: nothing to start again
+
+
+def test_a_finished_training_says_finished(runner):
+    job_id = _stopped_run(runner, {"epochs_done": 200})
+    runner.statuses[job_id].state = "done"
+    at = _app(train_job=job_id)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and not at.warning and not at.info
+    assert [s.value for s in at.success] == [
+        "Finished: saved vae-mlp-z2-mnist-0101-120000.safetensors. The model is now in the sidebar's picker for every page."
+    ]
