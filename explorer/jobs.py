@@ -35,6 +35,7 @@ from explorer.jobstate import (
     lost_reason,
     owner_name,
     read_status,
+    runs_elsewhere,
     stop_requested,
 )
 from explorer.jobworker import run_job
@@ -103,8 +104,11 @@ class JobRunner:
     ) -> str:
         """Queue a job; an active job with the same id (from any replica) is reused, not started twice.
 
-        ``params["checkpoint"]``, a path on the app's disk, travels to the worker as bytes.
-        A background job (a warm-up) waits behind every interactive one.
+        So is one that another process runs on its own scheduler (an app server sharing only
+        ``EXPLORER_HOME``, e.g. with the same warm-ups): it is followed through its folder, where
+        that process beats for it, until it ends or is lost. ``params["checkpoint"]``, a path on
+        the app's disk, travels to the worker as bytes. A background job (a warm-up) waits behind
+        every interactive one.
         """
         if kind not in JOB_KINDS:
             raise ExplorerError(f"unknown job kind {kind!r}")
@@ -116,6 +120,8 @@ class JobRunner:
                     self._cancel(job_id)
                 else:
                     return job_id
+            elif live is None and runs_elsewhere(read_status(self.job_dir(job_id))):  # not if this scheduler knows it
+                return job_id
             blobs = dict(blobs or {})
             if "checkpoint" in params and not blobs:
                 from explorer.checkpoint import model_blobs

@@ -131,3 +131,13 @@ def lost_reason(st: JobStatus, now: float | None = None) -> str | None:
     who = f" ({st.owner})" if st.owner else ""
     since = f"{age:.0f} s" if age < 3600 else "over an hour"
     return f"{LOST}the app server or scheduler that ran it stopped{who}; no heartbeat for {since}. Start it again."
+
+
+def runs_elsewhere(st: JobStatus | None) -> bool:
+    """True while another process follows this active job (a status read from disk), beating for it.
+
+    That process runs it on a scheduler of its own (an app server sharing only ``EXPLORER_HOME``).
+    A status this process mirrored (its cluster has since restarted), or one that no longer beats
+    (see ``lost_reason``), says that nobody runs it now.
+    """
+    return st is not None and st.active and st.owner != owner_name() and lost_reason(st) is None

@@ -102,16 +102,27 @@ if proj is None:
     runner = ui.job_runner()
     job_id = f"map-{key}"
     st_job = runner.status(job_id)
-    if st_job is None or st_job.state in ("done", "stopped"):  # failed: the panel below offers Start again
+    # Done without its cached map (the cache was cleared): computed again. Stopped, failed or lost:
+    # it stays so until the user asks, with the panel's Start again; a rerun must not restart it.
+    if st_job is None or st_job.state == "done":
         runner.submit(
             "projection",
             {"checkpoint": str(cur.entry.path), "dataset": ds.name, "projection": params.to_dict()},
             job_id,
         )
+    what = f"{labels[method]} map of {params.limit or n_split:,} codes"
 
     @st.fragment(run_every=1.0)
     def wait_for_map() -> None:
+        line = st.empty()  # above the panel, though it depends on the status the panel reads
         status = ui.follow_job(job_id, key=P + "stop")
+        if status is not None and status.state == "stopped":
+            line.caption(f"The {what} was stopped before it finished. Start again computes it.")
+        elif status is None or status.active:
+            line.caption(
+                f"Computing the {what} in a background worker; "
+                "other pages and other users are not held up. Finished maps are cached on disk."
+            )
         partial = runner.job_dir(job_id) / "partial.npy"
         if status and status.active and partial.is_file():
             try:
@@ -121,10 +132,6 @@ if proj is None:
             except (OSError, ValueError):
                 pass
 
-    st.caption(
-        f"Computing the {labels[method]} map of {params.limit or n_split:,} codes in a background worker; "
-        "other pages and other users are not held up. Finished maps are cached on disk."
-    )
     wait_for_map()
     st.stop()
 

@@ -134,8 +134,6 @@ def finished_ui(status, job_id: str) -> None:
         icon=":material/download:",
         mime="application/octet-stream",
     )
-    if status.extra.get("stopped_early"):
-        st.caption("Stopped early: the checkpoint holds the last completed epoch.")
     collapse_warning(ckpt)  # posterior collapse is said where it happens
 
 
@@ -151,7 +149,16 @@ if job_id:
         if status is None:
             st.warning("This run's files are gone.")
             return
-        if ui.has_result(status):
+        if status.state == "stopped" and ui.has_result(status):  # the panel says stopped; this, what it kept
+            name = Path(status.extra["checkpoint"]).name
+            at = ui.stopped_epoch(status, runner.job_dir(job_id))
+            held = f"at {at}, the last one completed" if at else "at the last epoch completed"
+            st.info(
+                f"Saved {name} {held} before the stop. It is now in the sidebar's picker for every page.",
+                icon=":material/save:",
+            )
+            finished_ui(status, job_id)
+        elif ui.has_result(status):
             st.success(f"Finished: {status.message}. The model is now in the sidebar's picker for every page.")
             finished_ui(status, job_id)
         by = st.radio("Curves by", ["step", "epoch"], horizontal=True, key=P + "by")

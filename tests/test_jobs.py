@@ -8,16 +8,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from explorer import cluster
-from explorer.analysis.projection import ProjectionParams
+from explorer.analysis.projection import ProjectionParams, cache_key, warm_start
 from explorer.catalog import shipped_dir
+from explorer.checkpoint import content_hash
 from explorer.checkpoint_header import read_metadata
 from explorer.jobs import FINISH_LEASE, JobRunner, JobStatus, read_status
-from explorer.jobstate import NS
+from explorer.jobstate import NS, owner_name
 from explorer.storage import atomic_write_json
 from explorer.training.pipeline import RunSpec
 from explorer.training.train import TrainSettings
@@ -326,6 +328,36 @@ def test_a_stop_reaches_a_job_that_another_process_runs_on_its_own_cluster(local
     assert st.extra["stopped_early"] and seen_by_a.extra["checkpoint"] == st.extra["checkpoint"]
     epochs = read_metadata(st.extra["checkpoint"])["epochs"]  # what it completed is kept, on the shared disk
     assert 1 <= epochs < 200 and epochs == st.extra["epochs_done"]
+
+
+@pytest.mark.slow
+def test_warm_ups_that_another_server_computes_are_followed_not_computed_again(local, tmp_path):
+    """Two servers share only EXPLORER_HOME: while one beats for its warm-up maps, the other follows them."""
+    runner = JobRunner(tmp_path / "jobs", client=local)
+    ckpt_hash = content_hash(Z2.read_bytes())
+    ids = [f"map-{cache_key(ckpt_hash, 'mnist', ProjectionParams(method=m))}" for m in ("tsne", "umap")]
+    now = time.time()
+    elsewhere = JobStatus("", "projection", "running", 0.4, "computing", created=now, updated=now, background=True)
+    for job_id in ids:  # as the server that computes them on its own cluster mirrors them, beating
+        status = replace(elsewhere, id=job_id, heartbeat=now, owner="server-a:1")
+        atomic_write_json(runner.job_dir(job_id) / "status.json", asdict(status))
+    try:
+        warm_start(runner.submit, Z2, "mnist", ckpt_hash)  # as this server's first session queues them
+        for job_id in ids:
+            assert runner._live(job_id) is None, "computed here as well"
+            st = runner.status(job_id)
+            assert st.state == "running" and st.owner == "server-a:1" and st.progress == 0.4, st
+    finally:
+        for job_id in ids:
+            if runner._live(job_id):
+                runner.stop(job_id)
+    # No heartbeat for a minute (that server stopped), or this process's own (its cluster was restarted): run here.
+    for job_id, owner, beat in (("stale", "server-a:1", now - 60), ("mine", owner_name(), now)):
+        status = replace(elsewhere, id=job_id, heartbeat=beat, updated=beat, owner=owner)
+        atomic_write_json(runner.job_dir(job_id) / "status.json", asdict(status))
+        assert runner.submit("projection", _map(method="pca", limit=300), job_id=job_id) == job_id
+        assert runner._live(job_id) is not None, job_id
+        assert runner.wait(job_id, timeout=240).state == "done"
 
 
 def test_recent_runs_say_how_far_a_stopped_training_got(tmp_path):

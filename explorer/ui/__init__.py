@@ -1,6 +1,14 @@
 """The Streamlit layer. The only part of ``explorer`` that imports streamlit; no core module imports it."""
 
-from explorer.ui.jobs import follow_job, has_result, job_progress_ui, job_runner, run_line, running_jobs_ui
+from explorer.ui.jobs import (
+    follow_job,
+    has_result,
+    job_progress_ui,
+    job_runner,
+    run_line,
+    running_jobs_ui,
+    stopped_epoch,
+)
 from explorer.ui.navigation import FAVICON, page_header
 from explorer.ui.resources import (
     cached_codes,
@@ -54,4 +62,5 @@ __all__ = [
     "show_grid",
     "show_image",
     "sidebar_ui",
+    "stopped_epoch",
 ]

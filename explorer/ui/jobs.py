@@ -151,15 +151,21 @@ def _job_title(job_dir: Path) -> str | None:
         return None
 
 
+def stopped_epoch(status: JobStatus, job_dir: Path) -> str | None:
+    """How far a training stopped early got, as "epoch 3 of 200" (the epoch its checkpoint holds), else None."""
+    done = (status.extra or {}).get("epochs_done")
+    if status.kind != "train" or status.state != "stopped" or not done:
+        return None
+    try:
+        total = f" of {int(_spec_params(job_dir)['spec']['settings']['epochs'])}"
+    except (KeyError, TypeError, ValueError):
+        total = ""
+    return f"epoch {done}{total}"
+
+
 def run_line(status: JobStatus, job_dir: Path) -> str:
     """One line for a list of runs: id, state, message, error; a training stopped early says how far it got."""
-    state, done = status.state, (status.extra or {}).get("epochs_done")
-    if status.kind == "train" and state == "stopped" and done:
-        try:
-            total = f" of {int(_spec_params(job_dir)['spec']['settings']['epochs'])}"
-        except (KeyError, TypeError, ValueError):
-            total = ""
-        state = f"stopped after epoch {done}{total}"  # the epoch its checkpoint holds
+    state = f"stopped after {at}" if (at := stopped_epoch(status, job_dir)) else status.state
     return " · ".join(p for p in (status.id, state, status.message, status.error) if p)
 
 
