@@ -201,13 +201,29 @@ def _healthy(url: str) -> bool:
         return False
 
 
-async def _watch(pool: Pool, procs: list[subprocess.Popen]) -> None:
-    """Mark replicas up or down by their health check; a replica whose process ended stays down."""
+async def _watch(pool: Pool) -> None:
+    """Mark replicas up or down by their health check."""
     while True:
         await asyncio.sleep(HEALTH_EVERY)
         for i, url in enumerate(pool.upstreams):
-            alive = procs[i].poll() is None if i < len(procs) else True
-            pool.up[i] = alive and await asyncio.to_thread(_healthy, url)
+            pool.up[i] = await asyncio.to_thread(_healthy, url)
+
+
+async def run_proxy(upstreams: list[str], port: int, address: str = "127.0.0.1") -> None:
+    """Serve the proxy to ``upstreams`` on ``address:port`` until SIGINT or SIGTERM."""
+    from tornado.httpserver import HTTPServer
+
+    pool = Pool(upstreams)
+    server = HTTPServer(make_app(pool), max_body_size=MAX_BODY)
+    server.listen(port, address)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    watcher = asyncio.create_task(_watch(pool))
+    await done.wait()
+    watcher.cancel()
+    server.stop()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -220,13 +236,20 @@ def start_replicas(
     app: Path, n: int, env: dict[str, str], launcher: list[str] | None = None, timeout: float = 180
 ) -> tuple[list[subprocess.Popen], list[str]]:
     """Start ``n`` Streamlit servers of ``app`` on free loopback ports; wait until each answers its health check."""
+    from explorer.storage import home_dir
+
+    logs = home_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     procs, urls = [], []
-    for _ in range(n):
+    for i in range(n):
         port = free_port()
         cmd = [*(launcher or [sys.executable, "-m", "streamlit"]), "run", str(app)]
         cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
         cmd += ["--browser.gatherUsageStats", "false"]
-        procs.append(subprocess.Popen(cmd, cwd=app.parent, env=env, stdin=subprocess.DEVNULL))
+        with open(logs / f"replica-{i}.log", "ab") as log:  # its banner names a loopback port nobody should use
+            procs.append(
+                subprocess.Popen(cmd, cwd=app.parent, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            )
         urls.append(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + timeout
     for proc, url in zip(procs, urls):
@@ -250,34 +273,70 @@ def stop(procs: list[subprocess.Popen]) -> None:
 
 
 def serve(app: Path, n: int, port: int, address: str = "127.0.0.1", launcher: list[str] | None = None) -> int:
-    """Run ``n`` replicas of ``app`` behind the proxy on ``address:port`` until SIGINT or SIGTERM."""
-    from tornado.httpserver import HTTPServer
+    """Run ``n`` replicas of ``app`` behind the proxy on ``address:port`` until SIGINT or SIGTERM.
+
+    Three kinds of process: this one (the local cluster's scheduler, when it starts one), the
+    replicas, and the proxy. The proxy has an interpreter of its own: the scheduler relays every
+    training's progress and epoch snapshots, and must not hold up the messages of every session.
+    """
+    import threading
 
     from explorer.cluster import SCHEDULER_ENV, get_client, scheduler_address, shutdown
+    from explorer.errors import ExplorerError
+    from explorer.storage import home_dir
 
+    try:  # refused before anything starts
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((address, port))
+    except OSError as exc:
+        raise ExplorerError(f"cannot serve on {address}:{port}: {exc.strerror or exc}") from None
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
     scheduler = scheduler_address()
     if not scheduler:  # one local cluster for every replica, started here
         scheduler = get_client("").scheduler.address
-    env = {**os.environ, SCHEDULER_ENV: scheduler}
-    procs, urls = start_replicas(app, n, env, launcher)
-    pool = Pool(urls)
-
-    async def main() -> None:
-        server = HTTPServer(make_app(pool), max_body_size=MAX_BODY, xheaders=False)
-        server.listen(port, address)
-        print(f"Latent Explorer: http://{address}:{port} ({n} replicas, jobs on {scheduler})", flush=True)
-        done = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, done.set)
-        watcher = asyncio.create_task(_watch(pool, procs))
-        await done.wait()
-        watcher.cancel()
-        server.stop()
-
+    procs: list[subprocess.Popen] = []
     try:
-        asyncio.run(main())
+        procs, urls = start_replicas(app, n, {**os.environ, SCHEDULER_ENV: scheduler}, launcher)
+        cmd = [sys.executable, "-m", "explorer.replicas", "--port", str(port), "--address", address, *urls]
+        procs.append(proxy := subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
+        here = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}"
+        deadline = time.monotonic() + 60
+        while not _healthy(here):  # the proxy listens, and passes a health check through to a replica
+            if proxy.poll() is not None or time.monotonic() > deadline:
+                print(f"error: the proxy did not start on {address}:{port} (exit {proxy.poll()})", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        print(
+            f"Latent Explorer: http://{address}:{port} ({n} replicas, jobs on {scheduler}; "
+            f"their logs in {home_dir() / 'logs'})",
+            flush=True,
+        )
+        while not stopping.wait(1.0):
+            if any(p.poll() is not None for p in procs):  # a replica or the proxy died: stop, loudly
+                gone = next(p for p in procs if p.poll() is not None)
+                print(
+                    f"error: {'the proxy' if gone is proxy else 'a replica'} exited ({gone.returncode})",
+                    file=sys.stderr,
+                )
+                return 1
+        return 0
     finally:
-        stop(procs)
+        stop(procs[::-1])  # the proxy first: no new requests reach replicas that are stopping
         shutdown()
-    return 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="The sticky proxy of explorer serve --replicas (started by it).")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--address", default="127.0.0.1")
+    ap.add_argument("upstreams", nargs="+", help="the replicas' base URLs")
+    a = ap.parse_args()
+    try:
+        asyncio.run(run_proxy(a.upstreams, a.port, a.address))
+    except OSError as exc:  # the port is taken or the address is not this machine's
+        sys.exit(f"error: the proxy cannot listen on {a.address}:{a.port}: {exc.strerror or exc}")

@@ -195,3 +195,25 @@ def test_pick_ignores_a_cookie_that_names_no_replica(cookie):
     pool = Pool(["http://a", "http://b"])
     pool.sockets = [3, 1]
     assert pool.pick(cookie) == 1
+
+
+@pytest.mark.parametrize("args", [["--replicas", "2", "--port", "BUSY"], ["--replicas", "0"], ["--replicas", "two"]])
+def test_serve_refuses_a_busy_port_or_a_bad_count_in_one_line(args, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        args = [str(busy.getsockname()[1]) if a == "BUSY" else a for a in args]
+        env = {**os.environ, "EXPLORER_HOME": str(tmp_path)}
+        r = subprocess.run(
+            [sys.executable, "-m", "explorer", "serve", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()  # (the CLI starts its errors on a fresh line, after any progress bar)
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "in use" in r.stderr or "whole number from 1 to 64" in r.stderr
+    assert not (tmp_path / "logs").exists()  # refused before any replica or worker started
