@@ -49,6 +49,7 @@ from timed_streamlit import read_runs
 from wire_client import WireSession
 
 from explorer.jobstate import read_status
+from explorer.replicas import COOKIE
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, serve
 
 SERVER = "server: "  # results under SERVER + action are the server-side times
@@ -210,20 +211,26 @@ def _server_times(results: dict, home: Path | None) -> None:
             results.setdefault(SERVER + name, []).append(server)
 
 
-async def _warm(url: str, script: dict | None, browser) -> None:  # noqa: ANN001
-    """Compute the default map once: a browser opening /latent-map, or the script's untimed actions (load, open
-    the map) replayed."""
+async def _warm(url: str, script: dict | None, browser, replicas: int = 1) -> None:  # noqa: ANN001
+    """Compute the default map once: a browser opening /latent-map, or the script's actions replayed once on each
+    replica (each has its own caches: a page's first load on a cold one takes seconds, a model's first switch
+    loads it), so the timed phases measure warm servers."""
     if script is None:
         warm = await (await browser.new_context()).new_page()
         await warm.goto(f"{url}/latent-map")
         await warm.wait_for_selector(".js-plotly-plot", timeout=180_000)
         await warm.context.close()
         return
-    s = WireSession(url, timeout=180)
-    await s.open("traverse")
-    for action in (a for a in script["user"] if not a["timed"]):
-        await s.replay(action)
-    await s.close()
+    sessions: list[WireSession] = []
+    for _ in range(4 * replicas):  # the proxy picks the replica; sessions stay open until each replica has one
+        sessions.append(s := WireSession(url, timeout=180))
+        await s.open("traverse")
+        for action in script["user"]:  # every action once: its first run on a replica loads what later ones reuse
+            await s.replay(action)
+        if len({w.cookies.get(COOKIE, "") for w in sessions}) >= replicas:
+            break
+    for s in sessions:
+        await s.close()
 
 
 async def run_async(
@@ -256,7 +263,7 @@ async def run_async(
             if script is None:
                 nicer = asyncio.create_task(_nice_browsers(pin))
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-            await _warm(url, script, browser)
+            await _warm(url, script, browser, replicas)
             while home:  # the warm-up maps are queued one after another: idle twice, 5 s apart
                 wait_jobs_idle(home)
                 await asyncio.sleep(5)
