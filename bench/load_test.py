@@ -308,7 +308,7 @@ def _p(xs: list[float]) -> str:
 
 def run(
     n: int = 8,
-    rounds: int = 6,
+    rounds: int = 12,
     think: float = 1.0,
     ramp: float = 1.0,
     url: str | None = None,
@@ -353,7 +353,9 @@ def run(
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=8, help="concurrent sessions")
-    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument(
+        "--rounds", type=int, default=12, help="times each session does each action (12: 96 samples at 8 sessions)"
+    )
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a session's actions, seconds")
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds between session starts")
     ap.add_argument("--url", help="drive the app at this URL instead of starting one here")

@@ -128,7 +128,7 @@ def main() -> None:
     def load() -> None:
         import load_test
 
-        load_rows, load_notes = load_test.run(a.sessions, 6, think=a.think)
+        load_rows, load_notes = load_test.run(a.sessions, 12, think=a.think)
         rows.extend(load_rows)
         notes.extend(load_notes[:13])
 
