@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -25,6 +23,7 @@ from tests.browser import (
     browser,
     exceptions,
     free_port,
+    wait_healthy,
     wait_idle,
 )
 
@@ -46,16 +45,11 @@ def served(tmp_path_factory):
     log = open(home / "serve.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (home / "serve.log").read_text()[-2000:]
-        time.sleep(0.5)
+    try:
+        wait_healthy(url, proc, 300)
+    except RuntimeError:
+        proc.kill()
+        raise AssertionError((home / "serve.log").read_text()[-2000:]) from None
     try:
         yield url, proc
     finally:
