@@ -458,7 +458,8 @@ def test_sidebar_imports_a_pair_and_refuses_a_hostile_one(pair, tmp_path):
     )
 
     def import_pair(page, enc: Path, dec: Path, name: str, logits: bool) -> None:
-        if not page.get_by_text("Encoder (.onnx)").is_visible():
+        wait_idle(page)  # the last import's reruns have ended: no stale uploader beside the fresh ones
+        if not page.get_by_text("Encoder (.onnx)").first.is_visible():
             page.get_by_text("Import an ONNX VAE").click()
         for label, f in (("Encoder (.onnx)", enc), ("Decoder (.onnx)", dec)):
             # Each uploader by its own label, and on only once it shows the file: the expander's second

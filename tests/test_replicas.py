@@ -89,7 +89,8 @@ def test_a_training_started_on_one_server_is_followed_and_stopped_on_the_other(r
     card.get_by_role("button", name="Stop").click()
 
     _text_has(pa, "The job was stopped.")  # server A's session sees its run end as stopped
-    _text_has(pa, "Stopped early: the checkpoint holds the last completed epoch.")
+    _text_has(pa, "before the stop. It is now in the sidebar's picker")  # what the stopped run kept, not "Finished"
+    assert "Finished:" not in pa.inner_text("body")
     pb.locator(RUNNING).wait_for(state="detached", timeout=WAIT)  # and B's list lets it go
     pa.screenshot(path=str(SHOTS / "replica-a-stopped.png"), full_page=True)
     status = json.loads((home / "jobs" / job / "status.json").read_text())
