@@ -105,15 +105,13 @@ def make_app(pool: Pool) -> Any:
             )
             try:
                 resp = await client.fetch(req, raise_error=False)
+                failed = resp.error if resp.code == 599 else None  # 599: tornado's code for a failed connection
             except (OSError, HTTPClientError) as exc:
+                failed = exc
+            if failed is not None:
                 pool.up[i] = False  # the next request goes elsewhere until the health check sees it again
                 self.set_status(502)
-                self.finish(f"replica {i} did not answer: {exc}")
-                return
-            if resp.code == 599:  # tornado's code for a connection that failed
-                pool.up[i] = False
-                self.set_status(502)
-                self.finish(f"replica {i} did not answer")
+                self.finish(f"replica {i} did not answer: {failed}")
                 return
             self.set_status(resp.code, resp.reason)
             for name in ("Content-Type", "Server", "Date"):  # tornado's defaults: the replica's own come next
